@@ -1,0 +1,50 @@
+# The course's commands. `make lab` opens the course, `make test` runs every test; both create the
+# environment (.venv, from requirements-dev.txt and the editable helpers package) when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
+
+.PHONY: help env lab test test-unit test-notebooks html assets bench student clean
+
+help:
+	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
+	@echo "make test   - unit tests and every notebook in the smoke profile"
+	@echo "make html   - execute every notebook into build/*.html"
+	@echo "make assets - download all pretrained weights (and data sets) before a lab"
+	@echo "make bench  - run the speed benchmarks"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: $(STAMP)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks $(NBVAL)
+
+test-unit: $(STAMP)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests
+
+test-notebooks: $(STAMP)
+	COURSE_PROFILE=smoke $(PY) -m pytest notebooks $(NBVAL)
+
+html: $(STAMP)
+	mkdir -p build
+	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
+	    --output-dir build notebooks/*.ipynb
+
+assets: $(STAMP)
+	$(PY) -m helpers.assets
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do COURSE_PROFILE=smoke $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf build student .pytest_cache

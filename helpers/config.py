@@ -1,0 +1,221 @@
+"""Profiles (`full` / `smoke`), paths, seeding and the one-line environment report of every notebook.
+
+Every size, iteration count and sample count that differs between profiles lives in `SETTINGS` below,
+and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ...
+
+The profile is chosen once per process:
+- `COURSE_PROFILE=full` or `COURSE_PROFILE=smoke` forces it;
+- otherwise `full` when ImageNet weights are in the cache or the download server answers, else `smoke`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "COURSE_PROFILE"
+DATA_ENV = "COURSE_DATA"
+PROFILES = ("full", "smoke")
+WEIGHTS_HOST = ("download.pytorch.org", 443)
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every number that differs between the `full` and the `smoke` profile."""
+
+    name: str
+    image_size: int  # side of the square model input, pixels
+    batch_size: int  # images per forward pass in notebooks
+    # 01 saliency
+    smoothgrad_samples: int
+    ig_steps: int
+    # 03 class model visualization
+    cmv_size: int
+    cmv_steps: int
+    # 04 fooling images
+    fool_steps: int
+    attack_batch: int
+    pgd_steps: int
+    # 05 style transfer
+    style_size: int
+    style_steps: int
+    # 06 case study
+    case_train_images: int
+    case_test_images: int
+    case_epochs: int
+    lime_samples: int
+    shap_evals: int
+    # 07 evaluating explanations
+    synth_images: int
+    synth_size: int
+    synth_epochs: int
+    curve_steps: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SETTINGS: dict[str, Settings] = {
+    "full": Settings(
+        name="full", image_size=224, batch_size=16,
+        smoothgrad_samples=50, ig_steps=64,
+        cmv_size=224, cmv_steps=300,
+        fool_steps=100, attack_batch=32, pgd_steps=20,
+        style_size=256, style_steps=300,
+        case_train_images=2000, case_test_images=500, case_epochs=3,
+        lime_samples=1000, shap_evals=1000,
+        synth_images=3000, synth_size=64, synth_epochs=6, curve_steps=50,
+    ),
+    "smoke": Settings(
+        name="smoke", image_size=96, batch_size=4,
+        smoothgrad_samples=4, ig_steps=8,
+        cmv_size=64, cmv_steps=5,
+        fool_steps=20, attack_batch=4, pgd_steps=3,
+        style_size=64, style_steps=4,
+        case_train_images=24, case_test_images=12, case_epochs=1,
+        lime_samples=40, shap_evals=40,
+        synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
+    ),
+}
+
+
+def project_root() -> Path | None:
+    """The course checkout (the folder with `pyproject.toml` and `notebooks/`), or None when installed
+    from a wheel (as on Colab)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def data_dir() -> Path:
+    """Where datasets and other downloads go: `$COURSE_DATA`, else `data/` in the checkout, else
+    `~/.cache/cnn-interpretability-course`. Created when missing."""
+    if os.environ.get(DATA_ENV):
+        path = Path(os.environ[DATA_ENV]).expanduser()
+    elif project_root() is not None:
+        path = project_root() / "data"
+    else:
+        path = Path.home() / ".cache" / "cnn-interpretability-course"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def weights_dir() -> Path:
+    """torchvision's weight cache (`$TORCH_HOME/hub/checkpoints`), shared with every other project."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _server_answers(host: tuple[str, int] = WEIGHTS_HOST, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(host, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The profile in force: its `settings` and why it was chosen (`reason`, one sentence)."""
+
+    name: str
+    reason: str
+    settings: Settings
+
+    @property
+    def full(self) -> bool:
+        return self.name == "full"
+
+
+_PROFILE: Profile | None = None
+
+
+def resolve_profile(environ: dict[str, str] | None = None) -> Profile:
+    """Decide the profile without caching it (see the module docstring for the rule).
+
+    Raises ValueError for an unknown `COURSE_PROFILE` value.
+    """
+    env = os.environ if environ is None else environ
+    forced = env.get(PROFILE_ENV, "").strip().lower()
+    if forced:
+        if forced not in PROFILES:
+            raise ValueError(f"{PROFILE_ENV}={forced!r} is not a profile; use one of {PROFILES} or unset it.")
+        return Profile(forced, f"forced by {PROFILE_ENV}={forced}", SETTINGS[forced])
+    from .models import default_weights_file  # late import: models imports this module
+
+    cached = default_weights_file()
+    if cached.is_file():
+        return Profile("full", f"pretrained weights found in {cached.parent}", SETTINGS["full"])
+    if _server_answers():
+        return Profile("full", f"pretrained weights will be downloaded once from {WEIGHTS_HOST[0]}",
+                       SETTINGS["full"])
+    return Profile(
+        "smoke",
+        f"no pretrained weights in {cached.parent} and {WEIGHTS_HOST[0]} cannot be reached",
+        SETTINGS["smoke"],
+    )
+
+
+def get_profile() -> Profile:
+    """The profile of this process, decided on first use and then kept."""
+    global _PROFILE
+    if _PROFILE is None:
+        _PROFILE = resolve_profile()
+    return _PROFILE
+
+
+def set_profile(name: str | None) -> Profile:
+    """Force a profile for this process (`None` decides again from the environment)."""
+    global _PROFILE
+    _PROFILE = None
+    if name is None:
+        return get_profile()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; use one of {PROFILES}.")
+    _PROFILE = Profile(name, "set by helpers.set_profile", SETTINGS[name])
+    return _PROFILE
+
+
+def seed_everything(seed: int = SEED) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so that a re-run gives the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Course:
+    """What a notebook's setup cell gets back: the device, the profile and its settings."""
+
+    device: torch.device
+    profile: Profile
+
+    @property
+    def cfg(self) -> Settings:
+        return self.profile.settings
+
+    @property
+    def full(self) -> bool:
+        return self.profile.full
+
+
+def setup(seed: int = SEED, quiet: bool = False) -> Course:
+    """Pick the device and profile, seed everything and print one line about the environment
+    (plus a loud warning in `smoke`). Call it once, in every notebook's setup cell."""
+    from .device import get_device, describe_device
+
+    seed_everything(seed)
+    device = get_device()
+    prof = get_profile()
+    if not quiet:
+        print(f"device: {describe_device(device)} | torch {torch.__version__} | python "
+              f"{sys.version.split()[0]} | profile: {prof.name} ({prof.reason})")
+        if prof.name == "smoke":
+            print("!! SMOKE PROFILE: random weights, tiny images, few iterations. Every cell runs, but the "
+                  "pictures and numbers mean nothing. Run `make assets` (or set COURSE_PROFILE=full with a "
+                  "network) for the real course.")
+    return Course(device=device, profile=prof)

@@ -1,0 +1,38 @@
+"""Shared test set-up: the smoke profile (no network, random weights) unless a test says otherwise."""
+import os
+
+import pytest
+
+os.environ.setdefault("COURSE_PROFILE", "smoke")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make every attempt to reach the network fail at once (as on a machine without one), and record
+    the attempts."""
+    import socket
+    import urllib.request
+
+    attempts = []
+
+    def refuse_connection(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"no network in this test ({address})")
+
+    def refuse_urlopen(url, *args, **kwargs):
+        attempts.append(getattr(url, "full_url", url))
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse_connection)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse_urlopen)
+    return attempts
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch cache: `$TORCH_HOME/hub/checkpoints` under tmp_path."""
+    home = tmp_path / "torch_home"
+    (home / "hub" / "checkpoints").mkdir(parents=True)
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home / "hub" / "checkpoints"

@@ -1,0 +1,103 @@
+"""Downloads: checksum, cache hit, and nothing left behind when a download fails half way."""
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from helpers.download import DownloadError, download
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.server.hits += 1
+        if self.path == "/cut":  # announce 1 MiB, send half, hang up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
+            self.wfile.flush()
+            self.connection.close()
+            return
+        if self.path == "/missing":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.end_headers()
+        self.wfile.write(PAYLOAD)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.hits = 0
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _url(server, path):
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_complete_download_with_checksum_then_cache_hit(server, tmp_path):
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    dest = tmp_path / "cache" / "file.bin"
+    assert download(_url(server, "/ok"), dest, sha256=digest[:8], progress=False) == dest
+    assert dest.read_bytes() == PAYLOAD
+    download(_url(server, "/ok"), dest, sha256=digest, progress=False)
+    assert server.hits == 1  # the second call used the cache
+    assert [p.name for p in dest.parent.iterdir()] == ["file.bin"]
+
+
+def test_download_cut_half_way_leaves_nothing(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError) as err:
+        download(_url(server, "/cut"), dest, progress=False)
+    assert str(dest) in str(err.value)  # says where to put the file by hand
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_checksum_leaves_nothing(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError, match="checksum"):
+        download(_url(server, "/ok"), dest, sha256="deadbeef", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_error_leaves_nothing(server, tmp_path):
+    with pytest.raises(DownloadError, match="404"):
+        download(_url(server, "/missing"), tmp_path / "x.bin", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejected_by_check_or_interrupted_leaves_nothing(server, tmp_path):
+    def reject(path):
+        raise DownloadError(f"{path.name} is an HTML page")
+
+    with pytest.raises(DownloadError, match="HTML"):
+        download(_url(server, "/ok"), tmp_path / "a.bin", check=reject, progress=False)
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        download(_url(server, "/ok"), tmp_path / "b.bin", check=interrupt, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_cached_copy_is_replaced(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    dest.write_bytes(b"garbage")
+    download(_url(server, "/ok"), dest, sha256=hashlib.sha256(PAYLOAD).hexdigest(), progress=False)
+    assert dest.read_bytes() == PAYLOAD

@@ -53,6 +53,11 @@ class Settings:
     case_epochs: int
     lime_samples: int
     shap_evals: int
+    case_image_size: int  # side of the case study's model input, pixels
+    case_val_images: int  # validation images per epoch (per data set)
+    case_head_epochs: int  # epochs training only the new head, before `case_epochs` with the last block
+    case_batch: int  # training batch size
+    case_explain_images: int  # images per data set explained with every method (LIME/SHAP are slow)
     # 07 evaluating explanations
     synth_images: int
     synth_size: int
@@ -70,6 +75,7 @@ SETTINGS: dict[str, Settings] = {
         style_size=256, style_steps=300,
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
+        case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=8,
         synth_images=3000, synth_size=64, synth_epochs=6, curve_steps=50,
     ),
     "smoke": Settings(
@@ -80,6 +86,7 @@ SETTINGS: dict[str, Settings] = {
         style_size=64, style_steps=4,
         case_train_images=24, case_test_images=12, case_epochs=1,
         lime_samples=40, shap_evals=40,
+        case_image_size=64, case_val_images=8, case_head_epochs=1, case_batch=8, case_explain_images=2,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
     ),
 }

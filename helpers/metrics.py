@@ -1,0 +1,315 @@
+"""Scores for explanations: localization, faithfulness and the randomization sanity check.
+
+Every function takes a batch of maps `(N, H, W)` and returns one score per image `(N,)`, so that any
+method (saliency, Integrated Gradients, Grad-CAM, LIME, SHAP) can be scored the same way.
+
+- Localization against a ground-truth mask `(N, H, W)` (bool): `energy_in_mask` (the share of a
+  non-negative map's total inside the mask, the "energy-based pointing game" of Wang et al. 2020),
+  `pointing_game` (does the map's maximum fall on the mask, within a tolerance in pixels; Zhang et al.
+  2016) and `centre_baseline`, a map that knows nothing about the image (a centred Gaussian).
+- Faithfulness (Petsiuk et al. 2018): `deletion_curve` replaces the most important pixels first with a
+  baseline, `insertion_curve` starts from a blurred copy and puts the original pixels back in order of
+  importance; `auc` is the area under such a curve on a [0, 1] x-axis. The model is called on batches
+  of perturbed images (`batch_size` images per call), never one image or one step at a time.
+- Sanity check (Adebayo et al. 2018): `spearman` (rank correlation, optionally of absolute values),
+  `ssim` (structural similarity of maps scaled to [0, 1]) and `randomization_scores`, which compares a
+  map with the map of the same image after the model's weights were randomized.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .images import check_images
+
+
+# ----------------------------------------------------------------------------------------- checks
+
+def _check_maps(maps: torch.Tensor, name: str = "maps") -> torch.Tensor:
+    if not isinstance(maps, torch.Tensor) or maps.ndim != 3:
+        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"{name} must be a batch of maps shaped (N, H, W); got {shape}. For one map use "
+                         "m.unsqueeze(0); for attributions (N, 3, H, W) reduce the channels first, e.g. "
+                         ".abs().sum(1) or .sum(1).clamp(min=0).")
+    if not maps.is_floating_point():
+        maps = maps.float()
+    return maps
+
+
+def _check_masks(masks: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    if not isinstance(masks, torch.Tensor) or masks.shape[-2:] != maps.shape[-2:]:
+        shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
+        raise ValueError(f"masks must be shaped like the maps {tuple(maps.shape)} (or (H, W) for one mask "
+                         f"shared by all); got {shape}.")
+    if masks.dtype != torch.bool:
+        masks = masks > 0.5
+    return masks.to(maps.device).expand_as(maps)
+
+
+# ---------------------------------------------------------------------------------- localization
+
+def energy_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share of each non-negative map's total inside its mask, `(N,)` in [0, 1].
+
+    maps: `(N, H, W)`, non-negative (pass `m.clamp(min=0)` for positive evidence only, or `m.abs()` for
+        magnitude, when a method gives signed attributions). masks: `(N, H, W)` or `(H, W)`, bool.
+    A map that is zero everywhere expresses no preference and scores like a uniform map: the mask's
+    share of the image's area.
+    """
+    maps = _check_maps(maps)
+    masks = _check_masks(masks, maps)
+    if (maps < 0).any():
+        raise ValueError("energy_in_mask needs non-negative maps; pass maps.clamp(min=0) (positive evidence) "
+                         "or maps.abs() (magnitude).")
+    total = maps.sum(dim=(1, 2))
+    inside = (maps * masks).sum(dim=(1, 2))
+    area = masks.float().mean(dim=(1, 2))
+    return torch.where(total > 0, inside / total.clamp_min(torch.finfo(maps.dtype).tiny), area)
+
+
+def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
+    """Grow bool masks `(N, H, W)` by `radius` pixels (a disk, Euclidean distance <= radius)."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0 pixels; got {radius}.")
+    if radius == 0:
+        return masks
+    r = int(radius)
+    yy, xx = torch.meshgrid(torch.arange(-r, r + 1), torch.arange(-r, r + 1), indexing="ij")
+    disk = ((yy ** 2 + xx ** 2) <= r * r).float().to(masks.device)
+    grown = F.conv2d(masks.float()[:, None], disk[None, None], padding=r)
+    return grown[:, 0] > 0.5
+
+
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
+    """Pointing game: is each map's maximum on its mask (within `tolerance` pixels)? `(N,)` float.
+
+    maps: `(N, H, W)`, any sign. masks: `(N, H, W)` or `(H, W)`, bool. tolerance: pixels; a point
+    counts as a hit when it lies within this distance of the mask (Zhang et al. 2016 used 15 px at
+    224 px). A unique maximum scores 1 (hit) or 0 (miss); when several pixels share the maximum,
+    the score is the fraction of them that hit (so a constant map scores the area share of the grown
+    mask rather than a lucky 1). The mean over images is the pointing-game accuracy.
+    """
+    maps = _check_maps(maps)
+    masks = dilate(_check_masks(masks, maps).contiguous(), tolerance)
+    top = maps == maps.amax(dim=(1, 2), keepdim=True)
+    return (top & masks).sum(dim=(1, 2)).float() / top.sum(dim=(1, 2)).float()
+
+
+def centre_baseline(n: int, height: int, width: int | None = None, sigma: float = 0.25,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """A map that ignores the image: a Gaussian centred on the image, `(N, H, W)` with maximum 1.
+
+    sigma: standard deviation as a fraction of each side (0.25: a quarter of the height and width).
+    Photos are framed around their subject, so this baseline is what any explanation must beat.
+    """
+    width = height if width is None else width
+    if n < 0 or height < 1 or width < 1 or sigma <= 0:
+        raise ValueError(f"need n >= 0, height, width >= 1 and sigma > 0; got {n}, {height}, {width}, {sigma}.")
+    y = (torch.arange(height, dtype=torch.float32, device=device) - (height - 1) / 2) / (sigma * height)
+    x = (torch.arange(width, dtype=torch.float32, device=device) - (width - 1) / 2) / (sigma * width)
+    g = torch.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
+    return g.expand(n, height, width).clone()
+
+
+# ---------------------------------------------------------------------------------- faithfulness
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur images `(N, C, H, W)` with a Gaussian of standard deviation `sigma` pixels (separable,
+    radius 3 sigma, reflected borders). sigma 0 returns `x`."""
+    if sigma <= 0:
+        return x
+    r = max(1, min(int(math.ceil(3 * sigma)), x.shape[-1] - 1, x.shape[-2] - 1))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    out = F.pad(x, (r, r, 0, 0), mode="reflect")
+    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    out = F.pad(out, (0, 0, r, r), mode="reflect")
+    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _targets(target: int | torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(target, dtype=torch.long, device=device)
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"target must be an int or a LongTensor (N,) with N = {n}; got shape {tuple(t.shape)}.")
+    return t
+
+
+def _score_fn(score: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if score == "softmax":
+        return lambda logits: logits.softmax(dim=1)
+    if score == "logit":
+        return lambda logits: logits
+    raise ValueError(f"score must be 'softmax' (class probability, as in Petsiuk et al.) or 'logit'; got {score!r}.")
+
+
+def importance_ranks(maps: torch.Tensor) -> torch.Tensor:
+    """Rank of each pixel by decreasing importance, `(N, H*W)` long: 0 for the largest value. Ties keep
+    raster order (a stable sort), so the result is deterministic."""
+    maps = _check_maps(maps)
+    flat = maps.flatten(1)
+    order = torch.argsort(flat, dim=1, descending=True, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    return ranks
+
+
+@torch.no_grad()
+def replacement_curve(model: torch.nn.Module, start: torch.Tensor, end: torch.Tensor, maps: torch.Tensor,
+                      target: int | torch.Tensor, steps: int = 50, batch_size: int = 64,
+                      score: str = "softmax") -> torch.Tensor:
+    """The model's score as pixels move from `start` to `end` in order of importance, `(N, steps + 1)`.
+
+    start, end: images `(N, 3, H, W)`. maps: `(N, H, W)`, larger = more important. At step
+    t = 0..steps the `round(t * H * W / steps)` most important pixels (all channels) come from `end`,
+    the rest from `start`. The `N * (steps + 1)` perturbed images are built by tensor indexing and
+    scored `batch_size` at a time. score: "softmax" (probability of `target`) or "logit".
+    """
+    check_images(start, "start")
+    if end.shape != start.shape:
+        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} must have the same shape.")
+    maps = _check_maps(maps).to(start.device)
+    n, c, h, w = start.shape
+    if maps.shape != (n, h, w):
+        raise ValueError(f"maps must be (N, H, W) = {(n, h, w)} to match the images; got {tuple(maps.shape)}. "
+                         "Upsample maps to the image size first.")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1; got {steps}, {batch_size}.")
+    tgt = _targets(target, n, start.device)
+    to_score = _score_fn(score)
+    ranks = importance_ranks(maps)  # (N, P)
+    counts = torch.round(torch.arange(steps + 1, device=start.device, dtype=torch.float64) * (h * w) / steps).long()
+    out = torch.empty(n * (steps + 1), device=start.device)
+    for j0 in range(0, n * (steps + 1), batch_size):  # flat index j = t * N + i
+        j = torch.arange(j0, min(j0 + batch_size, n * (steps + 1)), device=start.device)
+        i, t = j % n, j // n
+        take_end = (ranks[i] < counts[t][:, None]).view(-1, 1, h, w)
+        batch = torch.where(take_end, end[i], start[i])
+        out[j] = to_score(model(batch)).gather(1, tgt[i][:, None])[:, 0].float()
+    return out.view(steps + 1, n).T.contiguous()
+
+
+def deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int | torch.Tensor,
+                   steps: int = 50, baseline: float | torch.Tensor = 0.0, batch_size: int = 64,
+                   score: str = "softmax") -> torch.Tensor:
+    """Deletion curve (Petsiuk et al. 2018), `(N, steps + 1)`: the score of `target` as the most
+    important pixels are replaced first by `baseline` (0 = black, a number, or images `(N, 3, H, W)`).
+    A faithful map makes it fall fast: a low `auc` is good. x: `(N, 3, H, W)` in [0, 1]."""
+    check_images(x)
+    end = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    return replacement_curve(model, x, end, maps, target, steps, batch_size, score)
+
+
+def insertion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int | torch.Tensor,
+                    steps: int = 50, blur_sigma: float | None = None, batch_size: int = 64,
+                    score: str = "softmax") -> torch.Tensor:
+    """Insertion curve (Petsiuk et al. 2018), `(N, steps + 1)`: start from a blurred copy of `x` and
+    put the original pixels back, most important first. A faithful map makes it rise fast: a high
+    `auc` is good. blur_sigma: pixels, default a 32nd of the image side (7 px at 224 px)."""
+    check_images(x)
+    sigma = x.shape[-1] / 32 if blur_sigma is None else blur_sigma
+    return replacement_curve(model, gaussian_blur(x, sigma), x, maps, target, steps, batch_size, score)
+
+
+def auc(curves: torch.Tensor) -> torch.Tensor:
+    """Area under curves `(N, T + 1)` sampled at T + 1 equally spaced points of [0, 1] (trapezoid rule),
+    `(N,)`. For probabilities the area lies in [0, 1]."""
+    if curves.ndim != 2 or curves.shape[1] < 2:
+        raise ValueError(f"curves must be (N, T + 1) with T >= 1; got {tuple(curves.shape)}.")
+    return torch.trapezoid(curves, dx=1.0 / (curves.shape[1] - 1), dim=1)
+
+
+# ------------------------------------------------------------------------------ randomization check
+
+def rank_average(values: torch.Tensor) -> torch.Tensor:
+    """Ranks `(N, P)` (float, from 0) of each row of `values` `(N, P)`, tied values sharing the average
+    of their ranks (as `scipy.stats.rankdata`, minus 1). Vectorized over rows."""
+    n, p = values.shape
+    sorted_vals, order = torch.sort(values, dim=1, stable=True)
+    new_group = torch.ones_like(sorted_vals, dtype=torch.long)
+    new_group[:, 1:] = (sorted_vals[:, 1:] != sorted_vals[:, :-1]).long()
+    group = new_group.cumsum(dim=1) - 1 + torch.arange(n, device=values.device)[:, None] * p  # unique per row
+    pos = torch.arange(p, device=values.device, dtype=torch.float64).expand(n, p).reshape(-1)
+    total = torch.zeros(n * p, dtype=torch.float64, device=values.device).index_add_(0, group.reshape(-1), pos)
+    count = torch.zeros(n * p, dtype=torch.float64, device=values.device).index_add_(
+        0, group.reshape(-1), torch.ones_like(pos))
+    avg_sorted = (total / count.clamp_min(1))[group.reshape(-1)].view(n, p)
+    ranks = torch.empty_like(avg_sorted)
+    ranks.scatter_(1, order, avg_sorted)
+    return ranks
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor, absolute: bool = False) -> torch.Tensor:
+    """Spearman rank correlation between maps `a` and `b` `(N, H, W)`, per image `(N,)` in [-1, 1].
+
+    absolute: rank |a| and |b| instead (Adebayo et al. 2018 report both, since a sign flip of a
+    signed map changes its ranks but not its picture). A map with no variance correlates 0 with
+    anything but an identical map (1).
+    """
+    a, b = _check_maps(a, "a"), _check_maps(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must have the same shape.")
+    if absolute:
+        a, b = a.abs(), b.abs()
+    ra, rb = rank_average(a.flatten(1)), rank_average(b.flatten(1).to(a.device))
+    ra = ra - ra.mean(dim=1, keepdim=True)
+    rb = rb - rb.mean(dim=1, keepdim=True)
+    denom = (ra.norm(dim=1) * rb.norm(dim=1))
+    rho = torch.where(denom > 0, (ra * rb).sum(dim=1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    rho = torch.where((ra == rb).all(dim=1), torch.ones_like(rho), rho)
+    return rho.clamp(-1, 1).float()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, normalize: bool = True, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004) of maps `a` and `b` `(N, H, W)`, per image `(N,)`.
+
+    normalize: first scale each map to [0, 1] by its own min and max (a constant map becomes 0), as in
+    Adebayo et al. 2018, so only the pattern counts. Gaussian window of `sigma` px (radius 3.5 sigma),
+    data range 1, mean over the positions where the window fits inside the map (the same numbers as
+    `skimage.metrics.structural_similarity(..., gaussian_weights=True, use_sample_covariance=False,
+    data_range=1)`).
+    """
+    a, b = _check_maps(a, "a"), _check_maps(b, "b").to(a.device)
+    if a.shape != b.shape:
+        raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must have the same shape.")
+    r = int(3.5 * sigma + 0.5)
+    if min(a.shape[-2:]) < 2 * r + 1:
+        raise ValueError(f"maps of {tuple(a.shape[-2:])} px are smaller than the SSIM window ({2 * r + 1} px); "
+                         "use a smaller sigma or larger maps.")
+    a, b = a.double(), b.double()
+    if normalize:
+        def scale(m: torch.Tensor) -> torch.Tensor:
+            lo = m.amin(dim=(1, 2), keepdim=True)
+            hi = m.amax(dim=(1, 2), keepdim=True)
+            return torch.where(hi > lo, (m - lo) / (hi - lo).clamp_min(1e-300), torch.zeros_like(m))
+        a, b = scale(a), scale(b)
+    t = torch.arange(-r, r + 1, dtype=torch.float64, device=a.device)
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    g = g / g.sum()
+
+    def filt(m: torch.Tensor) -> torch.Tensor:  # valid Gaussian filtering, (N, H, W) -> (N, H-2r, W-2r)
+        m = F.conv2d(m[:, None], g.view(1, 1, 1, -1))
+        return F.conv2d(m, g.view(1, 1, -1, 1))[:, 0]
+
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = filt(a * a) - mu_a ** 2
+    var_b = filt(b * b) - mu_b ** 2
+    cov = filt(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean(dim=(1, 2)).float()
+
+
+def randomization_scores(original: torch.Tensor, randomized: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The randomization sanity check as scores: how similar is each map `(N, H, W)` to the map of the
+    same image after (cascading) randomization of the model's weights? Returns a dict of `(N,)` tensors:
+    "spearman", "spearman_abs" and "ssim". All three are 1 for identical maps; a method that passes
+    the check has scores that drop towards 0 as more layers are randomized."""
+    return {"spearman": spearman(original, randomized), "spearman_abs": spearman(original, randomized, True),
+            "ssim": ssim(original, randomized)}

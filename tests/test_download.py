@@ -101,3 +101,39 @@ def test_corrupt_cached_copy_is_replaced(server, tmp_path):
     dest.write_bytes(b"garbage")
     download(_url(server, "/ok"), dest, sha256=hashlib.sha256(PAYLOAD).hexdigest(), progress=False)
     assert dest.read_bytes() == PAYLOAD
+
+
+def test_image_by_url_is_downloaded_once_into_the_data_folder(tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import helpers
+
+    buf = io.BytesIO()
+    Image.new("RGB", (7, 5), (1, 2, 3)).save(buf, "PNG")
+    png = buf.getvalue()
+
+    class PNGHandler(_Handler):
+        def do_GET(self):  # noqa: N802
+            self.server.hits += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PNGHandler)
+    httpd.hits = 0
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/photo.png?x=1"
+        for _ in range(2):
+            img = helpers.load_image(url)
+            assert img.size == (7, 5) and np.asarray(img)[0, 0].tolist() == [1, 2, 3]
+        assert httpd.hits == 1
+        assert len(list((tmp_path / "data" / "images").glob("*.png"))) == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,0 +1,186 @@
+"""Gradient-based saliency maps: the gradient itself, gradient x input, SmoothGrad, Integrated Gradients
+and Guided Backpropagation, for a batch of images and one target class per image.
+
+Every function takes a model (images `(N, 3, H, W)` in [0, 1] -> logits `(N, K)`), a batch `x`
+`(N, 3, H, W)` and `target` (an int for every image, or a LongTensor `(N,)`), and explains the *logit*
+of the target class. Gradients come from `torch.autograd.grad` with respect to the input only; the
+model's parameters are not touched (`helpers.load_model` freezes them). The maps are computed in
+batches: image `i`'s map never depends on the other images of the batch (models are in eval mode).
+Notebook 01 writes each method out by hand; these are the tested versions the later notebooks reuse.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .images import check_images
+
+Target = int | Sequence[int] | torch.Tensor
+
+
+def check_targets(model_output_classes: int | None, target: Target, n: int,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """Validate `target` and return it as a LongTensor `(n,)` of class indices on `device`.
+
+    `target` is one int (used for all `n` images) or one index per image (LongTensor or list). Each index
+    must lie in `[0, model_output_classes)` (negative indices are refused: they are almost always a
+    mistake); `model_output_classes=None` skips the range check. Raises ValueError naming the problem.
+    """
+    if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.dtype == torch.bool):
+        raise ValueError(f"target must be a class index (int) or a LongTensor (N,) of them; got a bool {target!r}.")
+    if isinstance(target, int):
+        t = torch.full((n,), target, dtype=torch.long)
+    elif isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.is_complex():
+            raise ValueError(f"target must hold integer class indices; got a {target.dtype} tensor.")
+        t = target.reshape(-1).long() if target.ndim <= 1 else None
+        if t is None:
+            raise ValueError(f"target must be an int or a 1-D tensor of N={n} class indices; got shape "
+                             f"{tuple(target.shape)}.")
+        if target.ndim == 0:
+            t = t.expand(n)
+    elif isinstance(target, Sequence) and not isinstance(target, str) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in target):
+        t = torch.tensor(list(target), dtype=torch.long)
+    else:
+        raise ValueError(f"target must be a class index (int) or a LongTensor (N,) of them; got "
+                         f"{type(target).__name__}.")
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} class indices for a batch of {n} images; give one per image "
+                         "or a single int for all.")
+    if model_output_classes is not None and t.numel():
+        bad = t[(t < 0) | (t >= model_output_classes)]
+        if bad.numel():
+            raise ValueError(f"class index {int(bad[0])} is outside the model's outputs: valid indices are 0 to "
+                             f"{model_output_classes - 1} (negative indices are not accepted).")
+    return t.to(device) if device is not None else t
+
+
+def _num_classes(model: nn.Module) -> int | None:
+    n = getattr(model, "num_classes", None)
+    return n if isinstance(n, int) else None
+
+
+def _prepare(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Check the images and the targets (against `model.num_classes` when the model has it)."""
+    check_images(x)
+    return check_targets(_num_classes(model), target, x.shape[0], x.device)
+
+
+def _score(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Sum over the batch of each image's target logit (the images' gradients do not mix)."""
+    if logits.ndim != 2:
+        raise ValueError(f"the model must return logits (N, K); it returned shape {tuple(logits.shape)}.")
+    check_targets(logits.shape[1], t, logits.shape[0])
+    return logits.gather(1, t.view(-1, 1)).sum()
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """d logit_target / d x for each image: `(N, 3, H, W)`, same dtype and device as `x`."""
+    t = _prepare(model, x, target)
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        score = _score(model(xg), t)
+        (grad,) = torch.autograd.grad(score, xg)
+    return grad
+
+
+def vanilla_saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Simonyan et al. (2014): the largest |gradient| over the 3 colour channels, `(N, H, W)`, >= 0."""
+    return input_gradient(model, x, target).abs().amax(dim=1)
+
+
+def grad_times_input(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Gradient times input, `(N, 3, H, W)`, signed (its sum over a channel is a first-order estimate of the
+    logit's change when the pixels go to black)."""
+    return input_gradient(model, x, target) * x.detach()
+
+
+def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
+               sigma: float = 0.15) -> torch.Tensor:
+    """SmoothGrad (Smilkov et al. 2017): |gradient| averaged over `samples` noisy copies `x + N(0, sigma^2)`,
+    then the largest over the colour channels: `(N, H, W)`, >= 0.
+
+    `sigma` is in pixel units, i.e. a fraction of the [0, 1] input range (0.1-0.2 works well). The noise is
+    drawn from torch's global generator (seed it for reproducible maps). Equals Captum's
+    `NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", stdevs=sigma, abs=True)` followed by a
+    max over channels, up to the noise draws. `sigma=0` gives `vanilla_saliency`.
+    """
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int; got {samples!r}.")
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0; got {sigma}.")
+    t = _prepare(model, x, target)
+    total = torch.zeros_like(x)
+    for _ in range(samples):
+        noisy = x.detach() + sigma * torch.randn_like(x)
+        total += input_gradient(model, noisy, t).abs()
+    return (total / samples).amax(dim=1)
+
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
+                         baseline: torch.Tensor | float | None = None, steps: int = 32,
+                         batch_size: int | None = None) -> torch.Tensor:
+    """Integrated Gradients (Sundararajan et al. 2017): `(x - baseline)` times the path-average gradient,
+    `(N, 3, H, W)`, signed.
+
+    The integral over alpha in [0, 1] is the midpoint Riemann sum with `steps` points (Captum's
+    `method="riemann_middle"`). `baseline` is a tensor broadcastable to `x`, a number, or None for black
+    (zeros). Completeness: the attributions of an image sum to logit(x) - logit(baseline), up to the
+    error of the sum (more steps, smaller error). `batch_size` path points are evaluated per pass
+    (default: about 64 images, at least N).
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int; got {steps!r}.")
+    t = _prepare(model, x, target)
+    x = x.detach()
+    if baseline is None:
+        base = torch.zeros_like(x)
+    else:
+        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+        try:
+            base = base.expand_as(x)
+        except RuntimeError:
+            raise ValueError(f"baseline of shape {tuple(base.shape)} cannot be broadcast to x "
+                             f"{tuple(x.shape)}.") from None
+    n = x.shape[0]
+    per_pass = max(1, (batch_size or max(64, n)) // n)  # alphas per pass
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    diff = x - base
+    total = torch.zeros_like(x)
+    for chunk in alphas.split(per_pass):
+        k = chunk.numel()
+        path = base.unsqueeze(0) + chunk.view(k, 1, 1, 1, 1) * diff.unsqueeze(0)  # (k, N, 3, H, W)
+        grads = input_gradient(model, path.reshape(k * n, *x.shape[1:]), t.repeat(k))
+        total += grads.view(k, *x.shape).sum(dim=0)
+    return diff * total / steps
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Guided Backpropagation (Springenberg et al. 2015): the input gradient where every ReLU also blocks
+    negative incoming gradients, `(N, 3, H, W)`.
+
+    Forward hooks on every `nn.ReLU` module put a gradient hook on each output that clamps the gradient at
+    zero; the ReLU's own backward then applies the forward mask. This works with in-place ReLUs and with
+    one ReLU module used several times (torchvision's ResNet blocks). The hooks are removed before
+    returning, also on error: the model is left as it was. ReLUs called as functions (`F.relu`) are not
+    seen; a model without `nn.ReLU` modules raises ValueError.
+    """
+    t = _prepare(model, x, target)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("guided backprop needs nn.ReLU modules in the model; this one has none (ReLUs written "
+                         "as F.relu calls cannot be hooked).")
+
+    def gate(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(lambda g: g.clamp(min=0))
+
+    handles = [m.register_forward_hook(gate) for m in relus]
+    try:
+        return input_gradient(model, x, t)
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,220 @@
+"""helpers.saliency against Captum and explicit loops: values, batching, completeness, hooks, errors."""
+import gc
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import helpers
+from helpers import saliency
+
+warnings.filterwarnings("ignore", message=".*(did not already require gradients|Setting backward hooks).*")
+
+HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+              "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
+              "_state_dict_hooks", "_load_state_dict_pre_hooks")
+
+
+def hooks_left(model: nn.Module) -> list[str]:
+    """Every (module, hook dict) pair of the model that is not empty, plus PyTorch's global module hooks."""
+    left = [f"{name or '<root>'}.{attr}" for name, m in model.named_modules() for attr in HOOK_DICTS
+            if getattr(m, attr, None)]
+    glob = torch.nn.modules.module
+    for attr in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks"):
+        if getattr(glob, attr, None):
+            left.append(attr)
+    return left
+
+
+def live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+class TinyNet(nn.Module):
+    """A small CNN without `num_classes` (so that targets are checked after the forward pass), with one
+    in-place ReLU module used twice, like torchvision's ResNet blocks."""
+
+    def __init__(self, classes: int = 10, act: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.act = act(inplace=True) if act is nn.ReLU else act()
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.act(self.conv1(x))
+        x = self.act(self.conv2(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return helpers.load_model("resnet18", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(0)
+    return torch.rand(3, 3, 32, 32)
+
+
+TARGETS = torch.tensor([1, 281, 967])
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
+
+
+def test_vanilla_saliency_equals_captum_saliency(resnet, images):
+    from captum.attr import Saliency
+
+    ours = saliency.vanilla_saliency(resnet, images, TARGETS)
+    ref = Saliency(resnet).attribute(images.clone(), target=TARGETS, abs=True).amax(dim=1)
+    assert ours.shape == (3, 32, 32) and (ours >= 0).all() and ref.abs().max() > 0
+    assert rel_err(ours, ref) < 1e-5
+
+
+def test_input_gradient_and_grad_times_input_match_an_explicit_gradient(resnet, images):
+    x = images[:1].clone().requires_grad_(True)
+    resnet(x)[0, 281].backward()
+    g = saliency.input_gradient(resnet, images[:1], 281)
+    assert rel_err(g, x.grad) < 1e-6
+    assert rel_err(saliency.grad_times_input(resnet, images[:1], 281), x.grad * images[:1]) < 1e-6
+
+
+def test_guided_backprop_equals_captum_and_leaves_the_model_as_it_was(resnet, images):
+    from captum.attr import GuidedBackprop
+
+    before = saliency.input_gradient(resnet, images, TARGETS)
+    ours = saliency.guided_backprop(resnet, images, TARGETS)
+    ref = GuidedBackprop(resnet).attribute(images.clone(), target=TARGETS)
+    assert rel_err(ours, ref) < 1e-5
+    assert rel_err(ours, before) > 0.1  # the guided gradient is not the plain gradient
+    assert hooks_left(resnet) == []
+    after = saliency.input_gradient(resnet, images, TARGETS)
+    assert torch.equal(before, after)  # plain gradients are unchanged after a guided call
+
+
+def test_guided_backprop_by_hand_on_a_tiny_net():
+    """Explicit reference: backpropagate by hand through relu(conv2(relu(conv1 x))) with the guided rule."""
+    torch.manual_seed(0)
+    net = TinyNet().double().eval().requires_grad_(False)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.double)
+    z1 = net.conv1(x)
+    a1 = z1.clamp(min=0)
+    z2 = net.conv2(a1)
+    a2 = z2.clamp(min=0)
+    g_a2 = net.head.weight[[3, 7]].view(2, 8, 1, 1).expand_as(a2) / (8 * 8)
+    g_z2 = g_a2.clamp(min=0) * (z2 > 0)
+    g_a1 = torch.nn.grad.conv2d_input(a1.shape, net.conv2.weight, g_z2, padding=1)
+    g_z1 = g_a1.clamp(min=0) * (z1 > 0)
+    g_x = torch.nn.grad.conv2d_input(x.shape, net.conv1.weight, g_z1, padding=1)
+    ours = saliency.guided_backprop(net, x, torch.tensor([3, 7]))
+    assert rel_err(ours, g_x) < 1e-10
+
+
+def test_smoothgrad_equals_captum_noise_tunnel_with_the_same_noise(resnet, images):
+    from captum.attr import NoiseTunnel, Saliency
+
+    x = images[:1]  # for one image Captum draws the noise in the same order as the helper
+    torch.manual_seed(3)
+    ours = saliency.smoothgrad(resnet, x, 281, samples=4, sigma=0.2)
+    torch.manual_seed(3)
+    ref = NoiseTunnel(Saliency(resnet)).attribute(x.clone(), nt_type="smoothgrad", nt_samples=4, stdevs=0.2,
+                                                  target=281, abs=True).amax(dim=1)
+    assert rel_err(ours, ref) < 1e-5
+    assert rel_err(ours, saliency.vanilla_saliency(resnet, x, 281)) > 0.05  # the noise did something
+    assert torch.allclose(saliency.smoothgrad(resnet, x, 281, samples=2, sigma=0.0),
+                          saliency.vanilla_saliency(resnet, x, 281))
+
+
+def test_integrated_gradients_equals_captum_riemann_middle(resnet, images):
+    from captum.attr import IntegratedGradients
+
+    base = torch.full_like(images, 0.5)
+    ours = saliency.integrated_gradients(resnet, images, TARGETS, baseline=base, steps=6, batch_size=8)
+    ref = IntegratedGradients(resnet).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=6,
+                                                method="riemann_middle")
+    assert rel_err(ours, ref) < 1e-5
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Softplus])
+def test_integrated_gradients_completeness_within_one_percent(act):
+    torch.manual_seed(1)
+    net = TinyNet(act=act).double().eval().requires_grad_(False)
+    with torch.no_grad():
+        net.head.weight.mul_(50)  # larger logit differences (the relative error does not depend on it)
+    x = torch.rand(4, 3, 12, 12, dtype=torch.double)
+    base = torch.rand(1, 3, 1, 1, dtype=torch.double)  # a flat colour, broadcast
+    t = torch.tensor([0, 3, 5, 9])
+    attr = saliency.integrated_gradients(net, x, t, baseline=base, steps=256)
+    with torch.no_grad():
+        delta = (net(x) - net(base.expand_as(x))).gather(1, t.view(-1, 1)).squeeze(1)
+    assert delta.abs().min() > 1e-3  # a meaningful difference to explain
+    err = (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs()
+    assert err.max() < 0.01, err
+
+
+def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(resnet, images):
+    methods = {
+        "vanilla": lambda x, t: saliency.vanilla_saliency(resnet, x, t),
+        "gxi": lambda x, t: saliency.grad_times_input(resnet, x, t),
+        "ig": lambda x, t: saliency.integrated_gradients(resnet, x, t, steps=3),
+        "guided": lambda x, t: saliency.guided_backprop(resnet, x, t),
+        "smooth0": lambda x, t: saliency.smoothgrad(resnet, x, t, samples=1, sigma=0.0),
+    }
+    for name, f in methods.items():
+        batch = f(images, TARGETS)
+        single = torch.cat([f(images[i:i + 1], int(TARGETS[i])) for i in range(3)])
+        assert rel_err(batch, single) < 1e-5, name
+
+
+def test_one_int_target_means_the_same_class_for_every_image(resnet, images):
+    a = saliency.vanilla_saliency(resnet, images, 5)
+    b = saliency.vanilla_saliency(resnet, images, torch.tensor([5, 5, 5]))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (1000, "outside the model's outputs.*0 to 999"),
+    (-1, "outside the model's outputs"),
+    (torch.tensor([1, 2]), "2 class indices for a batch of 3"),
+    (torch.tensor([1.0, 2.0, 3.0]), "integer class indices"),
+    ("cat", "class index"),
+])
+def test_bad_targets_are_explained(resnet, images, bad, match):
+    with pytest.raises(ValueError, match=match):
+        saliency.vanilla_saliency(resnet, images, bad)
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (2, 1, 32, 32), (2, 32, 32, 3), (2, 3, 32)])
+def test_non_image_shapes_are_explained(resnet, shape):
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        saliency.vanilla_saliency(resnet, torch.rand(*shape), 0)
+
+
+def test_guided_backprop_removes_its_hooks_when_the_call_fails():
+    net = TinyNet().eval().requires_grad_(False)  # no num_classes: the target fails after the hooks are on
+    with pytest.raises(ValueError, match="outside the model's outputs"):
+        saliency.guided_backprop(net, torch.rand(2, 3, 8, 8), 10)
+    assert hooks_left(net) == []
+    with pytest.raises(ValueError, match="nn.ReLU"):
+        saliency.guided_backprop(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), torch.rand(1, 3, 8, 8), 0)
+
+
+def test_a_hundred_calls_leave_no_hooks_and_no_tensors_behind():
+    net = TinyNet().eval().requires_grad_(False)
+    x = torch.rand(2, 3, 16, 16)
+    for f in (saliency.guided_backprop, saliency.vanilla_saliency):
+        f(net, x, 1)  # warm-up
+        before = live_tensors()
+        for _ in range(100):
+            out = f(net, x, 1)
+        del out
+        after = live_tensors()
+        assert after - before <= 2, (f.__name__, before, after)
+        assert hooks_left(net) == []
+    assert all(p.grad is None for p in net.parameters())

@@ -44,9 +44,12 @@ class Settings:
     fool_steps: int
     attack_batch: int
     pgd_steps: int
+    fool_step: float  # L2 length of one fooling step, [0, 1] pixel units (random weights need far more)
     # 05 style transfer
     style_size: int
     style_steps: int
+    style_grid_size: int  # side of the images in the parameter-experiment grids, pixels
+    style_grid_steps: int  # optimizer evaluations per image in those grids
     # 06 case study
     case_train_images: int
     case_test_images: int
@@ -71,8 +74,8 @@ SETTINGS: dict[str, Settings] = {
         name="full", image_size=224, batch_size=16,
         smoothgrad_samples=50, ig_steps=64,
         cmv_size=224, cmv_steps=300,
-        fool_steps=100, attack_batch=32, pgd_steps=20,
-        style_size=256, style_steps=300,
+        fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
+        style_size=256, style_steps=100, style_grid_size=128, style_grid_steps=60,
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
         case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=8,
@@ -82,8 +85,8 @@ SETTINGS: dict[str, Settings] = {
         name="smoke", image_size=96, batch_size=4,
         smoothgrad_samples=4, ig_steps=8,
         cmv_size=64, cmv_steps=5,
-        fool_steps=20, attack_batch=4, pgd_steps=3,
-        style_size=64, style_steps=4,
+        fool_steps=20, attack_batch=4, pgd_steps=3, fool_step=4.0,
+        style_size=64, style_steps=4, style_grid_size=32, style_grid_steps=3,
         case_train_images=24, case_test_images=12, case_epochs=1,
         lime_samples=40, shap_evals=40,
         case_image_size=64, case_val_images=8, case_head_epochs=1, case_batch=8, case_explain_images=2,

@@ -1,0 +1,104 @@
+"""Adversarial images in pixel space (notebook 04): targeted fooling by normalized gradient ascent, and
+the L-infinity attacks FGSM and PGD, with their success rate.
+
+All images are batches `(N, 3, H, W)` in [0, 1] (the models normalize inside), every result stays in
+[0, 1], and budgets `eps` are in the same units (8/255 is eight grey levels of an 8-bit image).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .optimize import _check_batch, _targets
+
+
+def _labels(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
+    return _targets(label, x.shape[0], getattr(model, "num_classes", None), x.device)
+
+
+def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor, step_size: float = 0.5,
+         max_steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targeted fooling: move each image up the gradient of its target logit, a step of L2 length
+    `step_size` (in [0, 1] pixel units) at a time, clamped to [0, 1], until the model's top class is
+    the target or `max_steps` steps are spent. Images stop changing once fooled.
+
+    Returns the images `(N, 3, H, W)` and the number of steps each needed `(N,)` (-1: not fooled).
+    """
+    _check_batch(x)
+    t = _labels(model, x, target)
+    x_adv = x.detach().clone()
+    steps = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
+    for step in range(max_steps + 1):
+        x_adv.requires_grad_(True)
+        logits = model(x_adv)
+        done = logits.argmax(1) == t
+        steps[done & (steps < 0)] = step
+        active = steps < 0
+        if not active.any() or step == max_steps:
+            break
+        score = logits.gather(1, t.view(-1, 1)).sum()
+        (grad,) = torch.autograd.grad(score, x_adv)
+        with torch.no_grad():
+            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            x_adv = (x_adv + step_size * active.view(-1, 1, 1, 1) * grad / norm).clamp_(0, 1)
+    return x_adv.detach(), steps
+
+
+def _loss_grad(model: nn.Module, x: torch.Tensor, label: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Gradient of the per-image cross-entropy, signed so that adding it helps the attacker."""
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), label, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return -grad if targeted else grad
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor, eps: float,
+         targeted: bool = False) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size `eps` along the sign of the
+    loss gradient. Untargeted (`label` = the true class): raise its loss. Targeted (`label` = the wanted
+    class): lower its loss. Returns `(N, 3, H, W)` within `eps` of `x` (L-infinity) and in [0, 1]."""
+    _check_batch(x)
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0; got {eps}.")
+    grad = _loss_grad(model, x, _labels(model, x, label), targeted)
+    return (x.detach() + eps * grad.sign()).clamp_(0, 1)
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """The nearest images to `x_adv` that are within `eps` of `x` (L-infinity) and in [0, 1]."""
+    return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0, 1)
+
+
+def pgd(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor, eps: float,
+        steps: int = 10, alpha: float | None = None, targeted: bool = False, random_start: bool = True) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018) in the L-infinity ball of radius `eps`: `steps`
+    signed-gradient steps of size `alpha` (default 2.5 * eps / steps), each followed by projection onto
+    the ball and [0, 1]. `random_start` begins at a uniform random point of the ball (torch's global
+    generator). Returns `(N, 3, H, W)`."""
+    _check_batch(x)
+    if eps < 0 or steps < 1:
+        raise ValueError(f"need eps >= 0 and steps >= 1; got eps={eps}, steps={steps}.")
+    y = _labels(model, x, label)
+    x = x.detach()
+    alpha = 2.5 * eps / steps if alpha is None else alpha
+    x_adv = x.clone()
+    if random_start and eps > 0:
+        x_adv = project_linf(x_adv + torch.empty_like(x).uniform_(-eps, eps), x, eps)
+    for _ in range(steps):
+        grad = _loss_grad(model, x_adv, y, targeted)
+        x_adv = project_linf(x_adv + alpha * grad.sign(), x, eps)
+    return x_adv
+
+
+@torch.no_grad()
+def success_rate(model: nn.Module, x_adv: torch.Tensor, label: int | Sequence[int] | torch.Tensor,
+                 targeted: bool = False) -> float:
+    """Share of images on which the attack worked: the top class differs from `label` (untargeted) or
+    equals it (targeted)."""
+    pred = model(x_adv).argmax(1)
+    y = _labels(model, x_adv, label)
+    hit = pred == y if targeted else pred != y
+    return hit.float().mean().item()

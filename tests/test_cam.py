@@ -1,0 +1,192 @@
+"""helpers.cam against Captum's LayerGradCam and the grad-cam package: values, batching, hooks, errors."""
+import gc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import helpers
+from helpers import cam
+from test_saliency import TinyNet, hooks_left, live_tensors, one_thread, rel_err  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return helpers.load_model("resnet18", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(0)
+    return torch.rand(3, 3, 64, 64)
+
+
+TARGETS = torch.tensor([281, 967, 504])
+
+
+class Scaled(nn.Module):
+    """`model` with its logits multiplied by `factor`."""
+
+    def __init__(self, model, factor):
+        super().__init__()
+        self.model, self.factor, self.num_classes = model, factor, model.num_classes
+
+    def forward(self, x):
+        return self.factor * self.model(x)
+
+
+def captum_grad_cam(model, x, target, layer):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    attr = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear").squeeze(1)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_grad_cam_equals_captum_layer_grad_cam(name, resnet, images):
+    model = resnet if name == "resnet18" else helpers.load_model(name, pretrained=False, device="cpu")
+    x = images[:2]
+    ours = cam.grad_cam(model, x, TARGETS[:2])
+    ref = captum_grad_cam(model, x, TARGETS[:2], helpers.default_target_layer(model))
+    assert ours.shape == (2, 64, 64) and (ours >= 0).all()
+    assert ref.max() > 0 and (ref > 0).float().mean() > 0.05  # a non-trivial map to compare
+    assert rel_err(ours, ref) < 1e-5
+    assert hooks_left(model) == []
+
+
+def test_grad_cam_on_an_earlier_layer_by_name_and_by_module(resnet, images):
+    by_name = cam.grad_cam(resnet, images, TARGETS, layer="layer3")
+    by_module = cam.grad_cam(resnet, images, TARGETS, layer=resnet.net.layer3)
+    ref = captum_grad_cam(resnet, images, TARGETS, resnet.net.layer3)
+    assert torch.equal(by_name, by_module) and rel_err(by_name, ref) < 1e-5
+
+
+def grad_cam_package(method, model, x, targets, layer):
+    """The package's raw map at the layer's resolution (before its min-max scaling and cv2 resize), and
+    its final output."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    tgts = [ClassifierOutputTarget(int(t)) for t in targets]
+    with method(model=model, target_layers=[layer]) as c:
+        final = c(input_tensor=x.clone().requires_grad_(True), targets=tgts)  # frozen weights: grad via input
+        acts = c.activations_and_grads.activations[0].numpy()
+        grads = c.activations_and_grads.gradients[0].numpy()
+        raw = np.maximum(c.get_cam_image(x, layer, tgts, acts, grads), 0)
+    return torch.from_numpy(raw), final
+
+
+def test_grad_cam_equals_the_grad_cam_package(resnet, images):
+    from pytorch_grad_cam import GradCAM
+
+    layer = helpers.default_target_layer(resnet)
+    raw, final = grad_cam_package(GradCAM, resnet, images, TARGETS, layer)
+    ours = cam.grad_cam(resnet, images, TARGETS)
+    assert rel_err(ours, cam.upsample(raw, (64, 64))) < 1e-5
+    # the package scales each map to [0, 1] after cv2's bilinear resize (same pixel-centre convention)
+    scaled = torch.from_numpy(helpers.normalize_map(ours)).float()
+    assert (scaled - torch.from_numpy(final)).abs().max() < 1e-3
+
+
+def test_grad_cam_pp_equals_the_grad_cam_package(resnet, images):
+    from pytorch_grad_cam import GradCAMPlusPlus
+
+    # random weights give gradients of ~0.01, where the package's +1e-6 in the denominator of alpha
+    # (about 2 g^2) would matter; scaling the logits by 100 makes it negligible for both implementations
+    scaled = Scaled(resnet, 100.0)
+    layer = helpers.default_target_layer(resnet)
+    acts, grads = cam.layer_activations_and_gradients(scaled, images, TARGETS, layer)
+    assert grads.abs().max() > 0.5
+    raw, _ = grad_cam_package(GradCAMPlusPlus, scaled, images, TARGETS, layer)
+    ours = cam.grad_cam_pp(scaled, images, TARGETS, layer=layer)
+    assert ours.shape == (3, 64, 64) and (ours >= 0).all() and raw.max() > 0
+    assert rel_err(ours, cam.upsample(raw, (64, 64))) < 1e-4
+    assert rel_err(ours, cam.grad_cam(scaled, images, TARGETS, layer=layer)) > 0.01  # not Grad-CAM renamed
+
+
+def test_grad_cam_pp_by_the_formula_with_explicit_loops(resnet, images):
+    acts, grads = cam.layer_activations_and_gradients(resnet, images[:1], 281)
+    a, g = acts[0].double(), grads[0].double()
+    C, h, w = a.shape
+    weights = torch.zeros(C, dtype=torch.double)
+    for c in range(C):
+        s = a[c].sum()
+        for i in range(h):
+            for j in range(w):
+                gij = g[c, i, j]
+                d = 2 * gij ** 2 + s * gij ** 3
+                if d != 0:
+                    weights[c] += gij ** 2 / d * max(gij, 0)
+    ref = (weights.view(C, 1, 1) * a).sum(0).clamp(min=0)
+    ours = cam.grad_cam_pp(resnet, images[:1], 281)
+    assert rel_err(ours, cam.upsample(ref[None].float(), (64, 64))) < 1e-4
+
+
+def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(resnet, images):
+    for f in (cam.grad_cam, cam.grad_cam_pp):
+        batch = f(resnet, images, TARGETS)
+        single = torch.cat([f(resnet, images[i:i + 1], int(TARGETS[i])) for i in range(3)])
+        assert rel_err(batch, single) < 1e-5, f.__name__
+
+
+def test_grad_cam_of_a_conv_followed_by_an_in_place_relu_uses_the_conv_output():
+    vgg_like = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), nn.Linear(4, 3)).eval().requires_grad_(False)
+    x = torch.rand(2, 3, 8, 8)
+    acts, grads = cam.layer_activations_and_gradients(vgg_like, x, 1, layer="0")
+    z = vgg_like[0](x)
+    assert torch.allclose(acts, z)  # pre-ReLU values, not overwritten by the in-place ReLU
+    expected = vgg_like[4].weight[1].view(1, 4, 1, 1) * (z > 0) / 64
+    assert torch.allclose(grads, expected.expand_as(grads))
+
+
+def test_the_target_layer_is_the_only_gradient_computed(resnet, images):
+    x = images[:1]
+    cam.grad_cam(resnet, x, 1)
+    assert not x.requires_grad and x.grad is None
+    assert all(p.grad is None and not p.requires_grad for p in resnet.parameters())
+
+
+def test_unknown_layer_name_is_a_key_error_naming_it(resnet, images):
+    with pytest.raises(KeyError, match="layer5.*layer4"):
+        cam.grad_cam(resnet, images, 1, layer="layer5")
+    assert hooks_left(resnet) == []
+
+
+@pytest.mark.parametrize("bad", [1000, -1, torch.tensor([1, 2])])
+def test_bad_class_index_is_a_value_error(resnet, images, bad):
+    with pytest.raises(ValueError, match="outside the model's outputs|class indices for a batch"):
+        cam.grad_cam_pp(resnet, images, bad)
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (1, 4, 64, 64), (64, 64)])
+def test_non_image_shape_is_a_value_error(resnet, shape):
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        cam.grad_cam(resnet, torch.rand(*shape), 1)
+
+
+def test_errors_raised_while_the_hook_is_on_still_remove_it(resnet, images):
+    with pytest.raises(ValueError, match="ran 2 times"):  # one ReLU module shared inside a block
+        cam.grad_cam(resnet, images, 1, layer="layer4.1.relu")
+    with pytest.raises(ValueError, match=r"\(N, C, h, w\)"):
+        cam.grad_cam(resnet, images, 1, layer="fc")
+    assert hooks_left(resnet) == []
+    net = TinyNet().eval().requires_grad_(False)  # no num_classes: the target is checked after the forward
+    with pytest.raises(ValueError, match="outside the model's outputs"):
+        cam.grad_cam(net, images, 10, layer="conv2")
+    assert hooks_left(net) == []
+
+
+def test_a_hundred_calls_leave_no_hooks_and_no_tensors_behind():
+    net = TinyNet().eval().requires_grad_(False)
+    x = torch.rand(2, 3, 16, 16)
+    for f in (cam.grad_cam, cam.grad_cam_pp):
+        f(net, x, 1, layer="conv2")  # warm-up
+        before = live_tensors()
+        for _ in range(100):
+            out = f(net, x, 1, layer="conv2")
+        del out
+        assert live_tensors() - before <= 2, f.__name__
+        assert hooks_left(net) == []
+    gc.collect()

@@ -1,0 +1,113 @@
+"""Sanity checks for saliency maps (Adebayo et al. 2018): cascading model-parameter randomization, and the
+similarity measures used to compare a map with the map of a randomized model.
+
+`cascading_randomization(model)` re-initializes a copy of the model block by block from the output down
+and yields it after each step; `spearman` and `ssim` compare batches of maps. A method whose maps stay
+similar while the weights they are supposed to explain are destroyed fails the check. Notebook 01 teaches
+the check; notebook 07 turns it into a score.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import Classifier, get_layer
+from .viz import normalize_map
+
+
+def default_layer_order(model: nn.Module) -> list[str]:
+    """Dotted names of the model's parameterized blocks from the output to the input: containers
+    (`nn.Sequential`, e.g. ResNet's `layer4` or VGG's `features`) are opened one level at a time, other
+    modules with parameters are kept whole (a ResNet block, a convolution, the classifier)."""
+    root = model.net if isinstance(model, Classifier) else model
+    names: list[str] = []
+
+    def walk(module: nn.Module, prefix: str) -> None:
+        for name, child in module.named_children():
+            full = f"{prefix}{name}"
+            if isinstance(child, (nn.Sequential, nn.ModuleList)):
+                walk(child, full + ".")
+            elif any(True for _ in child.parameters()):
+                names.append(full)
+
+    walk(root, "")
+    return names[::-1]
+
+
+def randomize_(module: nn.Module, generator_seed: int) -> None:
+    """Re-initialize every parameter of `module` in place, with torch's own initializers
+    (`reset_parameters`, which also resets batch-norm statistics) and a fixed seed; parameters of modules
+    without one are drawn from N(0, 0.01^2)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator_seed)
+        covered: set[int] = set()
+        for m in module.modules():
+            if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
+                m.reset_parameters()
+                covered.update(id(p) for p in m.parameters(recurse=False))
+            elif hasattr(m, "reset_running_stats"):
+                m.reset_running_stats()
+        with torch.no_grad():
+            for p in module.parameters():
+                if id(p) not in covered:
+                    p.normal_(0.0, 0.01)
+
+
+def cascading_randomization(model: nn.Module, layer_order: list[str] | None = None,
+                            seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
+    """Yield `(layer_name, randomized)` after re-initializing each layer of `layer_order` in turn (default:
+    `default_layer_order(model)`, from the output down), cumulatively: at step k the top k layers are random.
+
+    `randomized` is ONE deep copy of `model`, randomized further at every step: use it before asking for
+    the next step, or `copy.deepcopy` it to keep it. `model` itself is never changed. The copy stays in
+    eval mode with frozen parameters. Deterministic for a given `seed` (the global RNG is left alone).
+    Raises KeyError for an unknown layer name.
+    """
+    order = default_layer_order(model) if layer_order is None else list(layer_order)
+    clone = copy.deepcopy(model).eval()
+    for name in order:
+        get_layer(clone, name)  # fail early, before any work, on a wrong name
+    for step, name in enumerate(order):
+        randomize_(get_layer(clone, name), seed + step)
+        clone.requires_grad_(False)
+        yield name, clone
+
+
+def _flat(maps: torch.Tensor | np.ndarray) -> np.ndarray:
+    a = maps.detach().float().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps, float)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W) or (H, W); got shape {a.shape}.")
+    return a
+
+
+def spearman(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Spearman rank correlation between each pair of maps `a[i]`, `b[i]` `(N, H, W)`: `(N,)` in [-1, 1]
+    (ties get their average rank; a constant map gives nan)."""
+    from scipy.stats import rankdata
+
+    x, y = _flat(a), _flat(b)
+    if x.shape != y.shape:
+        raise ValueError(f"maps of different shapes {x.shape} and {y.shape}.")
+    rx = rankdata(x.reshape(len(x), -1), axis=1)
+    ry = rankdata(y.reshape(len(y), -1), axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+
+
+def ssim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Structural similarity (Wang et al. 2004) between each pair of maps `(N, H, W)`, each first scaled
+    to [0, 1] by its own min and max: `(N,)`, 1 for identical maps."""
+    from skimage.metrics import structural_similarity
+
+    x, y = normalize_map(_flat(a)), normalize_map(_flat(b))
+    if x.shape != y.shape:
+        raise ValueError(f"maps of different shapes {x.shape} and {y.shape}.")
+    return np.array([structural_similarity(p, q, data_range=1.0) for p, q in zip(x, y)])

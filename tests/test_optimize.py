@@ -1,0 +1,235 @@
+"""helpers.optimize and helpers.attacks against independent references: SciPy's Gaussian filter,
+explicit hooks, Captum's FGSM and PGD; parameterizations round-trip; the gradient ascent and the
+fooling loop reach their goal on the smoke model; attacks stay inside their budget and [0, 1]."""
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+import helpers
+from helpers import attacks, optimize
+from helpers.config import SETTINGS
+
+SMOKE = SETTINGS["smoke"]
+pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny smoke models run faster so on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return helpers.load_model("resnet18", pretrained=False, device="cpu")
+
+
+def forward_hooks_left(model):
+    return [n for n, m in model.named_modules() if m._forward_hooks]
+
+
+# --- parameterizations -------------------------------------------------------------------------
+
+def test_color_matrix_is_the_sample_photos_covariance_root():
+    x = helpers.load_batch(list(helpers.images.PHOTOS), 224)
+    root = optimize.color_correlation_sqrt(x)
+    assert torch.allclose(root, optimize.COLOR_SQRT, atol=2e-4)
+    # It is a square root of the covariance, up to the scale: root @ root is proportional to cov.
+    pixels = x.movedim(1, 0).reshape(3, -1).double()
+    cov = torch.cov(pixels).float()
+    prod = root @ root
+    assert torch.allclose(prod / prod[0, 0], cov / cov[0, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (15, 22)])
+def test_fourier_image_round_trips(size):
+    torch.manual_seed(0)
+    x = 0.05 + 0.9 * torch.rand(2, 3, *size)
+    param = optimize.FourierImage(init=x)
+    assert param.spectrum.shape == (2, 3, size[0], size[1] // 2 + 1, 2)
+    assert torch.allclose(param(), x, atol=1e-4)
+
+
+def test_fourier_image_is_in_range_and_differentiable():
+    torch.manual_seed(0)
+    param = optimize.FourierImage(3, 20, std=5.0)  # large coefficients: the sigmoid must still hold
+    x = param()
+    assert x.shape == (3, 3, 20, 20)
+    assert x.min() >= 0 and x.max() <= 1
+    x.sum().backward()
+    assert param.spectrum.grad is not None and param.spectrum.grad.abs().sum() > 0
+
+
+def test_spectrum_scale_favours_low_frequencies():
+    s = optimize.spectrum_scale(32, 32)
+    assert s.shape == (32, 17)
+    assert torch.isclose(s.square().mean(), torch.tensor(1.0))
+    assert s[0, 0] == s.max() and s[16, 16] == s.min()
+
+
+def test_pixel_image_init_and_projection():
+    torch.manual_seed(0)
+    p = optimize.PixelImage(2, (8, 10))
+    assert p().shape == (2, 3, 8, 10) and p().min() >= 0 and p().max() <= 1
+    with torch.no_grad():
+        p.pixels.mul_(10)
+    p.project_()
+    assert p().min() >= 0 and p().max() <= 1
+    x = torch.rand(1, 3, 5, 5)
+    assert torch.equal(optimize.PixelImage(init=x)(), x)
+
+
+# --- transformations ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_gaussian_blur_matches_scipy(sigma):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 17, 19)
+    ours = optimize.gaussian_blur(x, sigma)
+    radius = max(1, int(np.ceil(3 * sigma)))
+    ref = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=radius / sigma)
+    assert np.allclose(ours.numpy(), ref, atol=1e-5)
+
+
+def test_jitter_is_a_roll():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 9, 9)
+    y = optimize.jitter(x, 3)
+    rolls = [torch.roll(x, (dy, dx), (2, 3)) for dy in range(-3, 4) for dx in range(-3, 4)]
+    assert any(torch.equal(y, r) for r in rolls)
+    assert optimize.jitter(x, 0) is x
+
+
+def test_random_transform_identity_and_shape():
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 16, 16)
+    same = optimize.random_transform(x, scale=(1.0, 1.0), degrees=0.0, shift=0)
+    assert torch.allclose(same, x, atol=1e-5)
+    moved = optimize.random_transform(x)
+    assert moved.shape == x.shape and not torch.allclose(moved, x)
+    assert moved.min() >= x.min() - 1e-6 and moved.max() <= x.max() + 1e-6  # bilinear: a convex mix
+
+
+# --- objectives and the ascent loop ----------------------------------------------------------
+
+def test_class_logit_matches_model(model):
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(x)
+        got = optimize.class_logit(model, [1, 2, 3])(x)
+        one = optimize.class_logit(model, 7)(x)
+    assert torch.allclose(got, logits[torch.arange(3), torch.tensor([1, 2, 3])])
+    assert torch.allclose(one, logits[:, 7])
+    with pytest.raises(ValueError, match="targets"):
+        optimize.class_logit(model, [1, 2])(x)
+    with pytest.raises(ValueError, match="0, 1000"):
+        optimize.class_logit(model, 1000)(x)
+
+
+def test_channel_mean_matches_an_explicit_hook_and_removes_its_hook(model):
+    x = torch.rand(2, 3, 32, 32)
+    seen = []
+    h = model.net.layer2.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        h.remove()
+    ref = seen[0][torch.arange(2), torch.tensor([5, 9])].mean(dim=(1, 2))
+    with torch.no_grad():
+        got = optimize.channel_mean(model, "layer2", [5, 9])(x)
+    assert torch.allclose(got, ref, atol=1e-6)
+    assert forward_hooks_left(model) == []
+    with pytest.raises(ValueError):
+        optimize.channel_mean(model, "layer2", 10_000)(x)
+    assert forward_hooks_left(model) == []
+
+
+@pytest.mark.parametrize("recipe", ["classic", "robust"])
+def test_visualize_raises_the_class_score(model, recipe):
+    torch.manual_seed(0)
+    target = torch.tensor([3, 500])
+    objective = optimize.class_logit(model, target)
+    if recipe == "classic":
+        image = optimize.PixelImage(2, 48)
+        kw = dict(lr=0.02, decay=0.005, shift=2, blur_every=4, blur_sigma=0.5)
+    else:
+        image = optimize.FourierImage(2, 48)
+        kw = dict(lr=0.05, optimizer="adam", transform=optimize.random_transform)
+    with torch.no_grad():
+        before = objective(image())
+    out = optimize.visualize(objective, image, steps=15, **kw)
+    with torch.no_grad():
+        after = objective(out)
+    assert out.shape == (2, 3, 48, 48) and out.min() >= 0 and out.max() <= 1
+    assert (after > before + 0.05).all(), (before, after)
+
+
+def test_visualize_rejects_pixel_regularizers_on_fourier(model):
+    with pytest.raises(ValueError, match="PixelImage"):
+        optimize.visualize(optimize.class_logit(model, 0), optimize.FourierImage(1, 16), 1, 0.1, decay=0.1)
+
+
+# --- attacks ---------------------------------------------------------------------------------
+
+def test_fooling_reaches_the_target_within_the_smoke_budget(model):
+    x = helpers.load_batch(["cat", "coffee", "astronaut"], SMOKE.image_size)
+    target = 5
+    x_fool, steps = attacks.fool(model, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
+    with torch.no_grad():
+        pred = model(x_fool).argmax(1)
+    assert (pred == target).all() and (steps >= 0).all() and (steps <= SMOKE.fool_steps).all()
+    assert x_fool.min() >= 0 and x_fool.max() <= 1
+
+
+@pytest.mark.parametrize("eps", [1 / 255, 8 / 255])
+def test_fgsm_and_pgd_stay_in_budget_and_range(model, eps):
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 32, 32)
+    x[:, :, :4] = 0.0  # pixels at the edges of the valid range must not be pushed outside it
+    x[:, :, -4:] = 1.0
+    y = torch.tensor([1, 2, 3])
+    for adv in (attacks.fgsm(model, x, y, eps), attacks.pgd(model, x, y, eps, steps=3),
+                attacks.pgd(model, x, 9, eps, steps=3, targeted=True)):
+        assert (adv - x).abs().max() <= eps + 1e-6
+        assert adv.min() >= 0 and adv.max() <= 1
+        assert (adv - x).abs().max() > 0.5 * eps  # it did move
+
+
+def test_fgsm_and_pgd_match_captum(model):
+    from captum.robust import FGSM, PGD
+
+    # Captum's default loss expects probabilities; give it the cross-entropy of our logits. It leaves
+    # pixels whose gradient is below 1e-6 unchanged; scaling the loss up makes that threshold moot.
+    def loss(out, t):
+        return 1e6 * torch.nn.functional.cross_entropy(out, t, reduction="none")
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    y = torch.tensor([4, 8])
+    eps = 4 / 255
+    fg = FGSM(model, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
+    assert torch.allclose(attacks.fgsm(model, x, y, eps), fg.perturb(x, eps, y), atol=1e-6)
+    assert torch.allclose(attacks.fgsm(model, x, y, eps, targeted=True), fg.perturb(x, eps, y, targeted=True),
+                          atol=1e-6)
+    ref = PGD(model, loss_func=loss, lower_bound=0.0, upper_bound=1.0).perturb(x, eps, eps / 4, 3, y)
+    assert torch.allclose(attacks.pgd(model, x, y, eps, steps=3, alpha=eps / 4, random_start=False), ref, atol=1e-6)
+
+
+def test_success_rate(model):
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    assert attacks.success_rate(model, x, pred) == 0.0
+    assert attacks.success_rate(model, x, pred, targeted=True) == 1.0
+
+
+def test_attacks_reject_bad_input(model):
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        attacks.fgsm(model, torch.rand(3, 32, 32), 0, 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        attacks.pgd(model, torch.rand(1, 3, 32, 32), 0, -0.1)

@@ -1,0 +1,160 @@
+"""helpers.style against explicit loops and hooks on the original network: Gram matrix, total
+variation, layer names, the cut feature stack (in-place ReLUs handled safely), zero losses at their
+targets, and a short optimization that lowers the loss."""
+import pytest
+import torch
+from torch import nn
+
+import helpers
+from helpers import style
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny inputs run faster so on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return helpers.load_model("vgg19", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def extractor(vgg):
+    return style.VGGFeatures(vgg, layers=style.STYLE_LAYERS + style.CONTENT_LAYERS)
+
+
+def test_gram_matrix_equals_an_explicit_loop():
+    torch.manual_seed(0)
+    f = torch.randn(2, 4, 3, 5, dtype=torch.float64)
+    n, c, h, w = f.shape
+    ref = torch.zeros(n, c, c, dtype=torch.float64)
+    for b in range(n):
+        for i in range(c):
+            for j in range(c):
+                total = 0.0
+                for y in range(h):
+                    for x in range(w):
+                        total += f[b, i, y, x] * f[b, j, y, x]
+                ref[b, i, j] = total / (c * h * w)
+    assert torch.allclose(style.gram_matrix(f), ref)
+
+
+def test_tv_loss_equals_an_explicit_loop():
+    torch.manual_seed(0)
+    img = torch.rand(2, 3, 4, 6, dtype=torch.float64)
+    n, c, h, w = img.shape
+    for b in range(n):
+        down = sum((img[b, k, y + 1, x] - img[b, k, y, x]) ** 2 for k in range(c) for y in range(h - 1) for x in range(w))
+        right = sum((img[b, k, y, x + 1] - img[b, k, y, x]) ** 2 for k in range(c) for y in range(h) for x in range(w - 1))
+        ref = down / (c * (h - 1) * w) + right / (c * h * (w - 1))
+        assert torch.isclose(style.tv_loss(img)[b], ref)
+    assert torch.equal(style.tv_loss(torch.full((1, 3, 5, 5), 0.3)), torch.zeros(1))
+
+
+def test_layer_names_follow_the_paper(vgg):
+    names = style.vgg_layer_names(vgg.net.features)
+    assert len(names) == len(vgg.net.features) == 37
+    assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+    assert names[21] == "conv4_2" and names[29] == "relu5_1" and names[-1] == "pool5"
+
+
+def test_features_equal_hooks_on_the_original_network(vgg):
+    layers = ("conv1_1", "relu2_1", "conv3_1", "relu4_2")  # conv outputs are followed by in-place ReLUs
+    ext = style.VGGFeatures(vgg, layers=layers)
+    assert len(ext.stack) == 23  # cut right after relu4_2
+    assert all(not p.requires_grad for p in ext.parameters())
+    index = {n: i for i, n in enumerate(style.vgg_layer_names(vgg.net.features))}
+    seen = {}
+    hooks = [vgg.net.features[index[n]].register_forward_hook(
+        lambda m, i, o, n=n: seen.__setitem__(n, o.detach().clone())) for n in layers]
+    x = torch.rand(2, 3, 40, 40)
+    try:
+        with torch.no_grad():
+            vgg(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    x.requires_grad_(True)
+    feats = ext(x)
+    assert list(feats) == list(layers)
+    for n in layers:
+        assert torch.allclose(feats[n], seen[n], atol=1e-5), n
+    assert (feats["conv1_1"] < 0).any()  # not overwritten by the following ReLU
+    # The gradient through every collected tensor is well-defined (no in-place modification error).
+    sum(style.gram_matrix(f).sum() for f in feats.values()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_building_the_extractor_leaves_the_model_alone(vgg):
+    ext = style.VGGFeatures(vgg, layers=("relu3_1",), pool="avg")
+    assert any(isinstance(m, nn.AvgPool2d) for m in ext.stack)
+    assert not any(isinstance(m, nn.AvgPool2d) for m in vgg.net.features)
+    assert all(m.inplace for m in vgg.net.features if isinstance(m, nn.ReLU))
+    assert len(vgg.net.features) == 37
+
+
+def test_extractor_rejects_unknown_layers_and_non_vgg(vgg):
+    with pytest.raises(ValueError, match="relu1_1"):
+        style.VGGFeatures(vgg, layers=("relu9_9",))
+    with pytest.raises(ValueError, match="vgg19"):
+        style.VGGFeatures(helpers.load_model("alexnet", pretrained=False, device="cpu").net.avgpool, layers=("relu1_1",))
+
+
+def test_losses_are_zero_at_their_targets(extractor):
+    torch.manual_seed(0)
+    img, other = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        f = extractor(img)
+        grams = {k: style.gram_matrix(f[k]) for k in style.STYLE_LAYERS}
+        assert style.style_loss(f, grams).item() == pytest.approx(0.0, abs=1e-10)
+        assert style.content_loss(f, {k: f[k] for k in style.CONTENT_LAYERS}).item() == 0.0
+        g = extractor(other)
+        assert style.style_loss(g, grams).item() > 1e-4
+        assert style.content_loss(g, {k: f[k] for k in style.CONTENT_LAYERS}).item() > 1e-4
+
+
+def test_style_loss_ignores_where_things_are(extractor):
+    """A Gram matrix sums over positions: a circularly shifted texture has nearly the same style."""
+    torch.manual_seed(0)
+    tex = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        f = extractor(tex)
+        grams = {k: style.gram_matrix(f[k]) for k in style.STYLE_LAYERS[:2]}
+        rolled = extractor(torch.roll(tex, (16, 16), (2, 3)))
+        fresh = extractor(torch.rand(1, 3, 64, 64))
+        assert style.style_loss(rolled, grams) < 0.1 * style.style_loss(fresh, grams)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_short_run_lowers_the_loss(extractor, optimizer):
+    content = helpers.load_batch(["cat"], 48)
+    style_img = helpers.load_batch(["brick"], 40)
+    calls = []
+    res = style.style_transfer(content, style_img, 6, extractor, optimizer=optimizer,
+                               callback=lambda i, loss: calls.append(i))
+    total = res.history["total"]
+    assert len(total) == 6 and calls == list(range(6))
+    assert total[-1] < 0.8 * total[0]
+    assert res.image.shape == content.shape and res.image.min() >= 0 and res.image.max() <= 1
+
+
+def test_feature_inversion_from_noise(extractor):
+    torch.manual_seed(0)
+    content = helpers.load_batch(["coffee"], 32)
+    res = style.style_transfer(content, None, 5, extractor, init="noise", tv_weight=0.0)
+    assert res.history["style"] == [0.0] * 5
+    assert res.history["content"][-1] < res.history["content"][0]
+
+
+def test_style_transfer_rejects_bad_input(extractor):
+    with pytest.raises(ValueError, match="optimizer"):
+        style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, extractor, optimizer="sgd")
+    with pytest.raises(ValueError, match="init"):
+        style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, extractor, init="zeros")
+    with pytest.raises(ValueError, match="does not return"):
+        style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, extractor, content_layers=("relu2_2",))

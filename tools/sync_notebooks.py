@@ -47,8 +47,8 @@ def colab_table() -> str:
 def sync_readme() -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    new = re.sub(r"(<!-- colab:start -->\n).*?(\n<!-- colab:end -->)",
-                 lambda m: m.group(1) + colab_table() + m.group(2), text, flags=re.S)
+    new = re.sub(r"(<!-- colab:start -->\n).*?(<!-- colab:end -->)",
+                 lambda m: m.group(1) + colab_table() + "\n" + m.group(2), text, flags=re.S)
     if new != text:
         readme.write_text(new)
 

@@ -14,6 +14,7 @@ help:
 	@echo "make html   - execute every notebook into build/*.html"
 	@echo "make assets - download all pretrained weights (and data sets) before a lab"
 	@echo "make bench  - run the speed benchmarks"
+	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ assets: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do COURSE_PROFILE=smoke $(PY) $$f || exit 1; done
+
+student: $(STAMP)
+	$(PY) tools/make_student.py student
 
 clean:
 	rm -rf build student .pytest_cache

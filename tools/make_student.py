@@ -1,0 +1,150 @@
+"""Write the student copy of the course: every notebook with each exercise's solution replaced by a stub.
+
+A solution is the lines between `### BEGIN SOLUTION` and `### END SOLUTION` (nbgrader's markers) in a
+code cell. In the student copy the markers and the lines between them become
+
+    # YOUR CODE HERE: <hint>
+    raise NotImplementedError("<hint>")
+
+indented like the BEGIN marker. The hint is the first comment line inside the solution, or else the
+comment is plain `# YOUR CODE HERE` and the error says "write your solution here". Everything else (prose, check cells, other code) is kept; outputs are dropped.
+
+    make student                       # writes student/NN_name.ipynb for every notebooks/NN_name.ipynb
+    python tools/make_student.py OUT   # another folder
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+DEFAULT_HINT = "write your solution here"
+_MARK = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>### (?:BEGIN|END) SOLUTION)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One solution block of a cell: lines `begin` to `end` (the marker lines, 0-based, inclusive)."""
+
+    begin: int
+    end: int
+    indent: str
+    hint: str
+
+
+def notebooks(folder: Path = ROOT / "notebooks") -> list[Path]:
+    """The course's notebooks, in order (`NN_name.ipynb`)."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def find_solutions(source: str, where: str = "cell") -> list[Solution]:
+    """The solution blocks of a cell's source. ValueError (naming `where`) for unbalanced or nested
+    markers, or a BEGIN and END indented differently."""
+    lines = source.split("\n")
+    found: list[Solution] = []
+    open_at: tuple[int, str] | None = None
+    for i, line in enumerate(lines):
+        m = _MARK.match(line)
+        if not m:
+            if (BEGIN in line or END in line) and line.strip().startswith("###"):
+                raise ValueError(f"{where}, line {i + 1}: a solution marker must stand alone on its line: {line!r}")
+            continue
+        if m["mark"] == BEGIN:
+            if open_at is not None:
+                raise ValueError(f"{where}, line {i + 1}: {BEGIN} inside another solution (line {open_at[0] + 1}).")
+            open_at = (i, m["indent"])
+        else:
+            if open_at is None:
+                raise ValueError(f"{where}, line {i + 1}: {END} without a {BEGIN} before it.")
+            if m["indent"] != open_at[1]:
+                raise ValueError(f"{where}, lines {open_at[0] + 1} and {i + 1}: the markers are indented differently.")
+            found.append(Solution(open_at[0], i, open_at[1], _hint(lines[open_at[0] + 1:i])))
+            open_at = None
+    if open_at is not None:
+        raise ValueError(f"{where}, line {open_at[0] + 1}: {BEGIN} without an {END}.")
+    return found
+
+
+def _hint(body: list[str]) -> str:
+    for line in body:
+        text = line.strip()
+        if text.startswith("#"):
+            hint = text.lstrip("#").strip()
+            if hint:
+                return hint
+    return DEFAULT_HINT
+
+
+def has_solution(source: str) -> bool:
+    """True when the source holds at least one solution block."""
+    return any(_MARK.match(line) and BEGIN in line for line in source.split("\n"))
+
+
+def stub_source(source: str, where: str = "cell") -> str:
+    """The source with every solution block replaced by its stub (same indentation)."""
+    lines = source.split("\n")
+    for sol in reversed(find_solutions(source, where)):
+        hint = sol.hint.replace("\\", "\\\\").replace('"', '\\"')
+        comment = "# YOUR CODE HERE" if sol.hint == DEFAULT_HINT else f"# YOUR CODE HERE: {sol.hint}"
+        stub = [f"{sol.indent}{comment}",
+                f'{sol.indent}raise NotImplementedError("{hint}")']
+        lines[sol.begin:sol.end + 1] = stub
+    return "\n".join(lines)
+
+
+def solution_source(source: str) -> str:
+    """The source with the marker lines removed and the solutions kept (what runs in the teacher's copy,
+    minus the markers)."""
+    return "\n".join(line for line in source.split("\n") if not _MARK.match(line))
+
+
+def exercises(nb: nbformat.NotebookNode, where: str = "notebook") -> list[tuple[int, int]]:
+    """(solution cell index, check cell index) for each exercise: the check is the next code cell.
+    ValueError when a solution cell has no code cell after it."""
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    pairs = []
+    for pos, i in enumerate(code):
+        if has_solution(nb.cells[i].source):
+            find_solutions(nb.cells[i].source, f"{where}, cell {i}")
+            if pos + 1 >= len(code):
+                raise ValueError(f"{where}, cell {i}: an exercise needs a check cell after it.")
+            pairs.append((i, code[pos + 1]))
+    return pairs
+
+
+def student_notebook(nb: nbformat.NotebookNode, where: str = "notebook") -> nbformat.NotebookNode:
+    """A copy of `nb` with stubs instead of solutions and no outputs."""
+    out = nbformat.from_dict(nb)
+    out = nbformat.reads(nbformat.writes(out), as_version=4)  # a deep copy
+    for i, cell in enumerate(out.cells):
+        if cell.cell_type == "code":
+            if has_solution(cell.source):
+                cell.source = stub_source(cell.source, f"{where}, cell {i}")
+            cell.outputs = []
+            cell.execution_count = None
+    return out
+
+
+def make_student(out_dir: Path = ROOT / "student", source_dir: Path = ROOT / "notebooks") -> list[Path]:
+    """Write the student copy of every notebook into `out_dir`; returns the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks(source_dir):
+        nb = nbformat.read(path, as_version=4)
+        target = out_dir / path.name
+        nbformat.write(student_notebook(nb, path.name), target)
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "student"
+    paths = make_student(out)
+    n = sum(len(exercises(nbformat.read(p, as_version=4))) for p in notebooks())
+    print(f"wrote {len(paths)} student notebooks with {n} exercises stubbed to {out}")

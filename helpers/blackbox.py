@@ -79,7 +79,15 @@ def lime_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, num
     _check_images(x)
     targets = _targets(target, len(x))
     predict = predict_numpy(model, batch_size, score)
-    segment = lambda img: slic(img, n_segments=n_segments, compactness=compactness, start_label=0)  # noqa: E731
+
+    def segment(img: np.ndarray) -> np.ndarray:
+        seg = slic(img, n_segments=n_segments, compactness=compactness, start_label=0)
+        if seg.max() == 0:  # SLIC found a single region (e.g. pure noise): fall back to a square grid
+            side = max(1, int(round(np.sqrt(img.shape[0] * img.shape[1] / n_segments))))
+            rows, cols = np.arange(img.shape[0]) // side, np.arange(img.shape[1]) // side
+            seg = rows[:, None] * (cols.max() + 1) + cols[None, :]
+        return seg
+
     # lime >= 0.2.1 takes progress_bar=False; older versions always draw a bar, silenced here and restored.
     quiet = {"progress_bar": False} if "progress_bar" in inspect.signature(
         lime_image.LimeImageExplainer.explain_instance).parameters else {}

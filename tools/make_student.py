@@ -52,7 +52,7 @@ def find_solutions(source: str, where: str = "cell") -> list[Solution]:
     for i, line in enumerate(lines):
         m = _MARK.match(line)
         if not m:
-            if (BEGIN in line or END in line) and line.strip().startswith("###"):
+            if BEGIN in line or END in line:
                 raise ValueError(f"{where}, line {i + 1}: a solution marker must stand alone on its line: {line!r}")
             continue
         if m["mark"] == BEGIN:

@@ -32,15 +32,16 @@ def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.
     x_adv = x.detach().clone()
     steps = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
     for step in range(max_steps + 1):
-        x_adv.requires_grad_(True)
-        logits = model(x_adv)
-        done = logits.argmax(1) == t
-        steps[done & (steps < 0)] = step
-        active = steps < 0
-        if not active.any() or step == max_steps:
-            break
-        score = logits.gather(1, t.view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(score, x_adv)
+        with torch.enable_grad():  # works inside a caller's torch.no_grad() too
+            x_adv.requires_grad_(True)
+            logits = model(x_adv)
+            done = logits.argmax(1) == t
+            steps[done & (steps < 0)] = step
+            active = steps < 0
+            if not active.any() or step == max_steps:
+                break
+            score = logits.gather(1, t.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(score, x_adv)
         with torch.no_grad():
             norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
             x_adv = (x_adv + step_size * active.view(-1, 1, 1, 1) * grad / norm).clamp_(0, 1)
@@ -50,8 +51,9 @@ def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.
 def _loss_grad(model: nn.Module, x: torch.Tensor, label: torch.Tensor, targeted: bool) -> torch.Tensor:
     """Gradient of the per-image cross-entropy, signed so that adding it helps the attacker."""
     x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), label, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    with torch.enable_grad():  # works inside a caller's torch.no_grad() too
+        loss = F.cross_entropy(model(x), label, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
     return -grad if targeted else grad
 
 

@@ -275,13 +275,14 @@ def visualize(objective: Objective, image: PixelImage | FourierImage, steps: int
     params = [p for p in image.parameters() if p.requires_grad]
     adam = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else None
     for step in range(steps):
-        x = image()
-        if shift:
-            x = jitter(x, shift)
-        if transform is not None:
-            x = transform(x)
-        scores = objective(x)
-        grads = torch.autograd.grad(scores.sum(), params)
+        with torch.enable_grad():  # works inside a caller's torch.no_grad() too
+            x = image()
+            if shift:
+                x = jitter(x, shift)
+            if transform is not None:
+                x = transform(x)
+            scores = objective(x)
+            grads = torch.autograd.grad(scores.sum(), params)
         with torch.no_grad():
             if adam is not None:
                 for p, g in zip(params, grads):

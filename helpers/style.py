@@ -206,6 +206,7 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
     img = start.clone().requires_grad_(True)
     history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "tv": []}
 
+    @torch.enable_grad()  # works inside a caller's torch.no_grad() too
     def closure() -> torch.Tensor:
         with torch.no_grad():
             img.clamp_(0, 1)

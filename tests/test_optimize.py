@@ -233,3 +233,12 @@ def test_attacks_reject_bad_input(model):
         attacks.fgsm(model, torch.rand(3, 32, 32), 0, 0.1)
     with pytest.raises(ValueError, match="eps"):
         attacks.pgd(model, torch.rand(1, 3, 32, 32), 0, -0.1)
+
+
+def test_attacks_and_ascent_work_inside_no_grad(model):
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        adv = attacks.pgd(model, x, 1, 2 / 255, steps=2)
+        fooled, _ = attacks.fool(model, x, 1, step_size=1.0, max_steps=2)
+        vis = optimize.visualize(optimize.class_logit(model, 1), optimize.PixelImage(1, 16), 2, 0.01)
+    assert (adv != x).any() and (fooled != x).any() and vis.shape == (1, 3, 16, 16)

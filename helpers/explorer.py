@@ -35,6 +35,8 @@ from .images import SAMPLES, ImageLike, load_image, preprocess
 from .models import MODELS, Classifier, get_layer, layer_names, load_model
 from .viz import MAP_CMAP, SIGNED_CMAP, as_image, normalize_map
 
+PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
+
 # A map function takes (model, x (1, 3, H, W), target class, layer name, progress) and returns (1, H, W).
 MapFn = Callable[[Classifier, torch.Tensor, int, str, Callable[[int, int], None]], torch.Tensor]
 
@@ -441,12 +443,12 @@ class Explorer:
         return (f"{self.method} of '{label}' ({self.probability(self.target):.1%}) | {self.model_name}{layer}"
                 f" | {self.photo} | profile {get_profile().name}")
 
-    def png(self, panel: int = 320) -> bytes:
+    def png(self, panel: int = PANEL) -> bytes:
         """The photo and the overlay side by side as PNG bytes, each panel `panel` pixels wide."""
         panels = [self.photo_array(), self.figure_data()]
         tiles = [Image.fromarray((np.clip(p, 0, 1) * 255 + 0.5).astype(np.uint8)).resize(
             (panel, panel), Image.BILINEAR) for p in panels]
-        gap = 8
+        gap = GAP
         canvas = Image.new("RGB", (2 * panel + gap, panel), (255, 255, 255))
         canvas.paste(tiles[0], (0, 0))
         canvas.paste(tiles[1], (panel + gap, 0))
@@ -489,7 +491,8 @@ class ExplorerUI:
         style = {"description_width": "60px"}
         wide = w.Layout(width="300px")
         self.photo = w.Dropdown(description="photo", options=list(explorer.photos), style=style, layout=wide)
-        self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload a photo")
+        self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload a photo",
+                                   layout=w.Layout(width="200px"))
         self.model = w.Dropdown(description="model", options=explorer.model_names, style=style, layout=wide)
         self.layer = w.Dropdown(description="layer", options=[], style=style, layout=wide)
         self.method = w.Dropdown(description="method", options=list(explorer.methods), style=style, layout=wide)
@@ -499,7 +502,7 @@ class ExplorerUI:
         self.progress = w.FloatProgress(min=0.0, max=1.0, value=1.0, layout=w.Layout(width="300px"))
         self.status = w.HTML()
         self.caption = w.HTML()
-        self.image = w.Image(format="png")
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{2 * PANEL + GAP}px", max_width="100%"))
         self.image.add_class("course-explorer-image")
         self.widget = w.VBox([
             w.HBox([self.photo, self.upload]),

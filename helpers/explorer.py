@@ -239,6 +239,7 @@ class Explorer:
         self.model_calls = 0  # forward passes of any loaded model
         self.maps_computed = 0  # cache misses of current_map()
         self.progress: Callable[[str, float | None], None] | None = None  # set by the UI
+        self.ui: ExplorerUI | None = None  # set by explore()
         self._listeners: list[Callable[[], None]] = []
         self._models: dict[str, Classifier] = {}
         self._layers: dict[str, list[str]] = {}
@@ -349,21 +350,20 @@ class Explorer:
 
     def set_model(self, name: str, layer: str | None = None) -> None:
         """Explain with another model; the layer becomes `layer` or the model's default target layer."""
-        model = self.model(name)
-        self.model_name = name
-        self.layer = ""
-        self.set_layer(layer or model.target_layer_name, notify=False)
+        layer = layer or self.model(name).target_layer_name
+        if layer not in self.layers(name):
+            raise ValueError(f"{layer!r} is not a block of {name}; choose one of {', '.join(self.layers(name))}.")
+        self.model_name, self.layer = name, layer
         self._keep_or_top1()
         self._changed()
 
-    def set_layer(self, layer: str, notify: bool = True) -> None:
+    def set_layer(self, layer: str) -> None:
         """The target layer of the CAM methods, one of `layers()`."""
         if layer not in self.layers():
             raise ValueError(f"{layer!r} is not a block of {self.model_name}; choose one of "
                              f"{', '.join(self.layers())}.")
         self.layer = layer
-        if notify:
-            self._changed()
+        self._changed()
 
     def set_method(self, method: str) -> None:
         """The explanation method, one of `methods` (see `METHODS`)."""

@@ -153,6 +153,10 @@ def test_bad_choices_say_what_is_valid(ex):
         ex.set_opacity(1.5)
     with pytest.raises(ValueError, match="cat"):
         ex.set_photo("dog")
+    state = (ex.model_name, ex.layer, ex.target)
+    with pytest.raises(ValueError, match="features.11"):
+        ex.set_model("alexnet", layer="layer4")  # a ResNet layer name for AlexNet
+    assert (ex.model_name, ex.layer, ex.target) == state
 
 
 def test_slow_methods_report_progress_and_every_method_runs(ex):

@@ -120,7 +120,7 @@ def main() -> None:
     content = helpers.load_batch(["cat"], args.size)
     style_img = helpers.load_batch(["gravel"], args.size)
     cl, sl = style.CONTENT_LAYERS, style.STYLE_LAYERS
-    sw, tw = 1e2, 1.0
+    sw, tw = 10.0, 1.0
     extractor = style.VGGFeatures(vgg, layers=tuple(dict.fromkeys(cl + sl)))
 
     def run_helpers():

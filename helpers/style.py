@@ -158,7 +158,7 @@ class StyleResult:
 def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int,
                    extractor: VGGFeatures | None = None,
                    content_layers: Sequence[str] = CONTENT_LAYERS, style_layers: Sequence[str] = STYLE_LAYERS,
-                   content_weight: float = 1.0, style_weight: float = 1e2, tv_weight: float = 1.0,
+                   content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 1.0,
                    optimizer: str = "lbfgs", lr: float | None = None, init: str | torch.Tensor = "content",
                    callback: Callable[[int, float], None] | None = None) -> StyleResult:
     """Gatys-style transfer: minimize content_weight * content + style_weight * style + tv_weight * tv.

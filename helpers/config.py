@@ -89,7 +89,7 @@ SETTINGS: dict[str, Settings] = {
         style_size=64, style_steps=4, style_grid_size=32, style_grid_steps=3,
         case_train_images=16, case_test_images=8, case_epochs=1,
         lime_samples=24, shap_evals=24,
-        case_image_size=48, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=2,
+        case_image_size=48, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=1,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
     ),
 }

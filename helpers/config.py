@@ -62,10 +62,12 @@ class Settings:
     case_batch: int  # training batch size
     case_explain_images: int  # images per data set explained with every method (LIME/SHAP are slow)
     # 07 evaluating explanations
-    synth_images: int
-    synth_size: int
+    synth_images: int  # training images of the generated shape set
+    synth_size: int  # their side, pixels
     synth_epochs: int
-    curve_steps: int
+    curve_steps: int  # steps of the deletion / insertion curves
+    synth_strengths: tuple[float, ...]  # shortcut strengths of the controlled experiment (one model each)
+    synth_explain: int  # images explained per model (LIME and SHAP dominate the cost)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,7 +81,8 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
         case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=8,
-        synth_images=3000, synth_size=64, synth_epochs=6, curve_steps=50,
+        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
+        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
     ),
     "smoke": Settings(
         name="smoke", image_size=96, batch_size=4,
@@ -91,6 +94,7 @@ SETTINGS: dict[str, Settings] = {
         lime_samples=24, shap_evals=24,
         case_image_size=48, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=1,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
+        synth_strengths=(0.0, 1.0), synth_explain=3,
     ),
 }
 

@@ -80,7 +80,7 @@ SETTINGS: dict[str, Settings] = {
         style_size=256, style_steps=100, style_grid_size=128, style_grid_steps=60,
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
-        case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=8,
+        case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
     ),

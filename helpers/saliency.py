@@ -130,7 +130,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
     `method="riemann_middle"`). `baseline` is a tensor broadcastable to `x`, a number, or None for black
     (zeros). Completeness: the attributions of an image sum to logit(x) - logit(baseline), up to the
     error of the sum (more steps, smaller error). `batch_size` path points are evaluated per pass
-    (default: about 64 images, at least N).
+    (default: about 32 images, at least N).
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}.")
@@ -146,7 +146,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
             raise ValueError(f"baseline of shape {tuple(base.shape)} cannot be broadcast to x "
                              f"{tuple(x.shape)}.") from None
     n = x.shape[0]
-    per_pass = max(1, (batch_size or max(64, n)) // n)  # alphas per pass
+    per_pass = max(1, (batch_size or max(32, n)) // n)  # alphas per pass
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     diff = x - base
     total = torch.zeros_like(x)

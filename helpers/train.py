@@ -203,7 +203,11 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
     path = Path(checkpoint) if checkpoint is not None else None
     result = FineTuned(model=model, checkpoint=path)
     if path is not None and path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is retrained and overwritten, not fatal
+            say(f"{key}: checkpoint {path.name} is unreadable ({type(exc).__name__}); training from scratch")
+            saved = {}
         if saved.get("meta") == meta:
             missing, unexpected = model.load_state_dict(saved["trainable"], strict=False)
             if unexpected:
@@ -213,7 +217,7 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
             result.start_epoch = saved["epoch"]
             say(f"{key}: checkpoint {path.name} has {saved['epoch']} of {total} epochs"
                 + (" (done: no training)" if saved["epoch"] >= total else ", resuming"))
-        else:
+        elif saved:
             say(f"{key}: checkpoint {path.name} was made with other settings; training from scratch")
     if result.start_epoch >= total:
         model.requires_grad_(False).eval()

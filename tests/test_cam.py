@@ -190,3 +190,79 @@ def test_a_hundred_calls_leave_no_hooks_and_no_tensors_behind():
         assert live_tensors() - before <= 2, f.__name__
         assert hooks_left(net) == []
     gc.collect()
+
+
+# ------------------------------------------------------------- the course model of offline/smoke: Lite0
+@pytest.fixture(scope="module")
+def lite0():
+    return helpers.load_model("efficientnet_lite0", pretrained=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def photos(lite0):
+    """Three sample photos at 96 px and Lite0's top-1 class for each (real evidence, non-empty maps)."""
+    x = helpers.load_batch(["cat", "coffee", "astronaut"], 96)
+    return x, helpers.top_k(lite0, x, k=1)[1][:, 0]
+
+
+def cat_and_coffee(size):
+    """The sample with the cat on the left and the coffee on the right, fitted to a 2:1 strip and padded
+    to a square (as notebook 02 does), `(1, 3, size, size)`."""
+    from PIL import ImageOps
+
+    strip = ImageOps.fit(helpers.load_image("cat_and_coffee"), (600, 300))
+    return helpers.preprocess(ImageOps.pad(strip, (size, size), color=(128, 128, 128)), None)
+
+
+def test_on_lite0_grad_cam_at_bn2_equals_captum_and_the_grad_cam_package(lite0, photos):
+    from pytorch_grad_cam import GradCAM
+
+    x, top1 = photos
+    layer = helpers.default_target_layer(lite0)  # bn2: batch norm + in-place ReLU6 in one timm module
+    assert layer is lite0.net.bn2
+    ours = cam.grad_cam(lite0, x, top1)
+    assert ours.shape == (3, 96, 96) and ours.amax(dim=(1, 2)).min() > 0
+    assert rel_err(ours, captum_grad_cam(lite0, x, top1, layer).detach()) < 1e-5
+    raw, _ = grad_cam_package(GradCAM, lite0, x, top1, layer)
+    assert rel_err(ours, cam.upsample(raw, (96, 96))) < 1e-5
+    assert hooks_left(lite0) == []
+
+
+def test_on_lite0_grad_cam_at_bn2_is_cam_from_the_classifier_weights(lite0, photos):
+    # bn2 is followed by global average pooling and one linear layer: Grad-CAM = ReLU(sum_k W_ck A_k) / hw
+    x, top1 = photos
+    acts, grads = cam.layer_activations_and_gradients(lite0, x, top1)
+    h, w = acts.shape[-2:]
+    weight = lite0.net.classifier.weight[top1]  # (3, C)
+    assert torch.allclose(grads, (weight / (h * w))[:, :, None, None].expand_as(grads), atol=1e-9)
+    cam_map = torch.relu(torch.einsum("nc,nchw->nhw", weight, acts)) / (h * w)
+    assert cam_map.amax(dim=(1, 2)).min() > 0
+    assert rel_err(cam.grad_cam(lite0, x, top1), cam.upsample(cam_map, (96, 96))) < 1e-5
+
+
+@pytest.mark.parametrize("size", [96, 224])
+def test_on_lite0_the_tabby_map_lies_on_the_cat_and_the_espresso_map_on_the_cup(lite0, size):
+    # the real pretrained network on a real photo: class-discriminative maps at smoke and offline sizes
+    pair = cat_and_coffee(size).repeat(2, 1, 1, 1)
+    maps = cam.grad_cam(lite0, pair, torch.tensor([281, 967]))  # tabby, espresso
+    left = maps[..., : size // 2].sum(dim=(1, 2)) / maps.sum(dim=(1, 2))
+    assert left[0] > 0.7 and left[1] < 0.35, left.tolist()
+
+
+def test_on_lite0_grad_cam_pp_equals_the_package_and_keeps_positive_gradient_channels(lite0, photos):
+    from pytorch_grad_cam import GradCAMPlusPlus
+
+    x, targets = photos
+    scaled = Scaled(lite0, 100.0)  # the package's +1e-6 in alpha's denominator is negligible then
+    layer = helpers.default_target_layer(lite0)
+    raw, _ = grad_cam_package(GradCAMPlusPlus, scaled, x, targets, layer)
+    ours = cam.grad_cam_pp(scaled, x, targets, layer=layer)
+    assert rel_err(ours, cam.upsample(raw, (96, 96))) < 1e-4
+    # behind global average pooling the gradient is constant per channel, so Grad-CAM++ weights each channel
+    # by hw * relu(g) / (2 + g sum A): channels with a negative gradient drop out
+    acts, grads = cam.layer_activations_and_gradients(scaled, x, targets, layer)
+    g = grads[:, :, :1, :1]
+    h, w = acts.shape[-2:]
+    weights = h * w * g.clamp(min=0) / (2 + g * acts.sum(dim=(2, 3), keepdim=True))
+    ref = cam.upsample(torch.relu((weights * acts).sum(dim=1)), (96, 96))
+    assert rel_err(ours, ref) < 1e-4

@@ -29,10 +29,10 @@ from matplotlib import colormaps
 from PIL import Image
 from torch import nn
 
-from .config import get_profile
+from .config import get_profile, random_weights
 from .device import get_device
 from .images import SAMPLES, ImageLike, load_image, preprocess
-from .models import MODELS, Classifier, get_layer, layer_names, load_model
+from .models import MODELS, Classifier, get_layer, layer_names, load_model, weights_available
 from .viz import MAP_CMAP, SIGNED_CMAP, as_image, normalize_map
 
 PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
@@ -148,20 +148,40 @@ def _is_conv(module: nn.Module) -> bool:
     return isinstance(module, nn.Conv2d) or "Conv" in type(module).__name__  # also separable convs
 
 
+def _acts(module: nn.Module) -> bool:
+    """An activation, or a module without convolutions that ends in one (timm's `BatchNormAct2d`: a batch norm
+    and its ReLU6 in one module, as in EfficientNet-Lite0's `bn1` and `bn2`)."""
+    if isinstance(module, _ACTIVATIONS):
+        return True
+    return not _is_leaf(module) and not _has_conv(module) and any(isinstance(m, _ACTIVATIONS) for m in module.modules())
+
+
+def _is_stage_container(module: nn.Module) -> bool:
+    """A container whose children are themselves sequences of blocks (EfficientNet's `blocks`: `blocks.0` ...
+    `blocks.6`, one stage each), as opposed to a sequence of blocks (ResNet's `layer1`)."""
+    kids = list(module.children())
+    return (isinstance(module, (nn.Sequential, nn.ModuleList)) and bool(kids)
+            and all(isinstance(k, (nn.Sequential, nn.ModuleList)) and _has_conv(k) for k in kids))
+
+
 def block_layers(model: Classifier) -> list[str]:
     """The dotted names of the outputs of the model's convolutional blocks, in forward order: the
     natural target layers to offer (ResNet: `relu` (stem), `layer1` ... `layer4`; VGG and AlexNet: the
-    ReLU before each max-pool, e.g. `features.29`; Xception: `act2`, `block1` ... `block12`, `act4`).
+    ReLU before each max-pool, e.g. `features.29`; EfficientNet-Lite0: `bn1` (stem), `blocks.0` ...
+    `blocks.6`, `bn2`; Xception: `act2`, `block1` ... `block12`, `act4`).
 
     Derived from the module tree: a top-level child that contains convolutions is a block; a flat
-    `nn.Sequential` of layers (VGG's `features`) is read layer by layer, and an activation that follows
-    a convolution counts when the next layer is a pooling layer, a block, or nothing. The model's default
+    `nn.Sequential` of layers (VGG's `features`) is read layer by layer, and a container of stages
+    (EfficientNet's `blocks`) stage by stage. An activation (or a norm-and-activation module) that follows a
+    convolution counts when the next layer is a pooling layer, a block, or nothing. The model's default
     target layer is always included.
     """
     seq: list[tuple[str, nn.Module]] = []
     for name, child in model.net.named_children():
         kids = list(child.named_children())
         if isinstance(child, nn.Sequential) and kids and all(_is_leaf(k) for _, k in kids):
+            seq += [(f"{name}.{n}", k) for n, k in kids]
+        elif _is_stage_container(child):
             seq += [(f"{name}.{n}", k) for n, k in kids]
         else:
             seq.append((name, child))
@@ -173,7 +193,7 @@ def block_layers(model: Classifier) -> list[str]:
         elif not _is_leaf(mod) and _has_conv(mod):
             out.append(name)
             after_conv = True
-        elif isinstance(mod, _ACTIVATIONS) and after_conv:
+        elif _acts(mod) and after_conv:
             nxt = seq[i + 1][1] if i + 1 < len(seq) else None
             if nxt is None or "Pool" in type(nxt).__name__ or (
                     not _is_leaf(nxt) and not _is_conv(nxt) and _has_conv(nxt)):
@@ -219,13 +239,13 @@ def blend(image: np.ndarray, heat: np.ndarray, alpha: float, signed: bool = Fals
 class Explorer:
     """The explorer's state and computations (no widgets; see `ExplorerUI`).
 
-    photo: a sample name (`helpers.SAMPLES`); model: a name in `helpers.MODELS`; method: a name in
-    `METHODS`; layer: a dotted name among `layers()` (default: the model's default target layer);
+    photo: a sample name (`helpers.SAMPLES`); model: a name in `helpers.MODELS` (default: the profile's
+    course model, `cfg.model`); method: a name in `METHODS`; layer: a dotted name among `layers()` (default: the model's default target layer);
     top: how many predictions to offer as classes; opacity: the map's opacity in [0, 1]; size: the
     model input's side in pixels (default `cfg.image_size`); models / photos: restrict the choices.
     """
 
-    def __init__(self, photo: str = "cat", model: str = "resnet18", method: str = "Grad-CAM",
+    def __init__(self, photo: str = "cat", model: str | None = None, method: str = "Grad-CAM",
                  layer: str | None = None, top: int = 5, opacity: float = 0.5, size: int | None = None,
                  models: list[str] | None = None, photos: list[str] | None = None,
                  device: torch.device | str | None = None, max_models: int = 2):
@@ -250,7 +270,7 @@ class Explorer:
         self.set_opacity(opacity)
         self.set_method(method)
         self.photo = self._check_photo(photo)
-        self.set_model(model, layer=layer)
+        self.set_model(model or get_profile().settings.model, layer=layer)
 
     # ------------------------------------------------------------------ loading and predictions
     def _check_photo(self, photo: str) -> str:
@@ -274,6 +294,15 @@ class Explorer:
             m.register_forward_pre_hook(self._count_call)
             self._models[name] = m
         return self._models[name]
+
+    def has_imagenet_weights(self, name: str | None = None) -> bool:
+        """True when model `name` (default: the current one) gets its ImageNet weights in this profile (see
+        `helpers.load_model`): in `full` every model, in `offline` and `smoke` EfficientNet-Lite0 and any model
+        whose weights are already cached; never with `COURSE_WEIGHTS=random`."""
+        name = name or self.model_name
+        if name not in self.model_names:
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(self.model_names)}.")
+        return not random_weights() and (get_profile().full or weights_available(name))
 
     def _count_call(self, module: nn.Module, inputs: tuple) -> None:
         self.model_calls += 1
@@ -440,7 +469,8 @@ class Explorer:
         """One line saying what is shown."""
         label = self.model().labels[self.target]
         layer = f", layer {self.layer}" if self.methods[self.method].uses_layer else ""
-        return (f"{self.method} of '{label}' ({self.probability(self.target):.1%}) | {self.model_name}{layer}"
+        weights = "" if self.has_imagenet_weights() else " (random weights)"
+        return (f"{self.method} of '{label}' ({self.probability(self.target):.1%}) | {self.model_name}{weights}{layer}"
                 f" | {self.photo} | profile {get_profile().name}")
 
     def png(self, panel: int = PANEL) -> bytes:
@@ -466,6 +496,7 @@ class Explorer:
                         ["photo", f"{self.method} map", f"overlay (opacity {self.opacity:.2f})"],
                         signed=signed, size=size)
         fig.suptitle(self.title(), fontsize=9)
+        fig.tight_layout()  # again, so that the panels' titles make room for the figure's
         return fig
 
 
@@ -493,7 +524,8 @@ class ExplorerUI:
         self.photo = w.Dropdown(description="photo", options=list(explorer.photos), style=style, layout=wide)
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload a photo",
                                    layout=w.Layout(width="200px"))
-        self.model = w.Dropdown(description="model", options=explorer.model_names, style=style, layout=wide)
+        self.model = w.Dropdown(description="model", style=style, layout=wide, options=[
+            (n if explorer.has_imagenet_weights(n) else f"{n} (random weights)", n) for n in explorer.model_names])
         self.layer = w.Dropdown(description="layer", options=[], style=style, layout=wide)
         self.method = w.Dropdown(description="method", options=list(explorer.methods), style=style, layout=wide)
         self.cls = w.Dropdown(description="class", options=[], style=style, layout=w.Layout(width="420px"))

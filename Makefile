@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
 # Two pytest workers with one thread each use both cores better than one worker with two threads (the smoke
-# models are small). Each notebook's cells, and its student-copy test, form one group on one worker
-# (tests/conftest.py), so that they run in order and never write the same files at the same time.
-PARALLEL := -n 2 --dist loadgroup
+# models are small). `loadfile` keeps each file's tests on one worker, in order: a notebook's cells share one
+# kernel (nbval), and the student-copy tests (tests/test_student.py) run their kernels with their own data
+# folder, so that they never write the files that the same notebook's nbval run writes.
+PARALLEL := -n 2 --dist loadfile
 
 .PHONY: help env lab test test-unit test-notebooks html assets bench student clean
 

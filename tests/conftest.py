@@ -1,7 +1,6 @@
 """Shared test set-up: the smoke profile (no network; the pretrained Lite0 at small sizes) unless a test says
-otherwise, and the grouping of notebook tests for the two parallel workers of `make test`."""
+otherwise."""
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -49,17 +48,3 @@ def one_thread():
     yield
     torch.set_num_threads(n)
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n 2 --dist loadgroup`: put every cell of a notebook (nbval) and that notebook's
-    student-copy test in one group named after the notebook, so that one worker runs them, in order (nbval
-    needs its cells in one kernel) and one after the other (both write the notebook's data and checkpoints)."""
-    for item in items:
-        path = Path(str(item.fspath))
-        if path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(path.stem))
-        elif path.name == "test_student.py" and "[" in item.nodeid:
-            stem = item.nodeid.rsplit("[", 1)[1].rstrip("]")
-            if stem[:2].isdigit():
-                item.add_marker(pytest.mark.xdist_group(stem))

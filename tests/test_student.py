@@ -171,9 +171,11 @@ def test_the_harness_catches_a_check_that_passes_on_the_stub(tmp_path, monkeypat
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if ms.exercises(nbformat.read(p, as_version=4), p.name)],
                          ids=lambda p: p.stem)
-def test_check_cells_fail_on_the_stub_and_pass_on_the_solution(path, monkeypatch):
+def test_check_cells_fail_on_the_stub_and_pass_on_the_solution(path, monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # its own data folder: `make test` may run the same notebook under nbval at the same time (two workers)
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
     verdicts = run_exercises(path)
     bad = [f"cell {i}: " + ("the check passes on the stub" if not s else f"the check fails on the solution: {o}")
            for i, s, o in verdicts if not s or o]

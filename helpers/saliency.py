@@ -10,6 +10,7 @@ Notebook 01 writes each method out by hand; these are the tested versions the la
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -120,17 +121,44 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
     return (total / samples).amax(dim=1)
 
 
+def path_rule(steps: int, rule: str = "midpoint", device: torch.device | str | None = None,
+              dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points `alphas` in [0, 1] and weights (summing to 1) of a quadrature rule for the path integral of
+    Integrated Gradients, each `(P,)`.
+
+    `rule="midpoint"`: `steps` points at the middles of `steps` equal intervals, weights `1/steps` (Captum's
+    `method="riemann_middle"`). `rule="trapezoid"`: the `steps + 1` interval ends, weights `1/steps` with
+    half weight at both ends (Captum's `"riemann_trapezoid"` with `n_steps=steps + 1` puts the same points
+    but weights `1/(steps + 1)`, which sum to `steps/(steps + 1)`). The trapezoid points of `steps/2`
+    intervals are every second point of `steps`.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive int; got {steps!r}.")
+    if rule == "midpoint":
+        alphas = (torch.arange(steps, dtype=dtype, device=device) + 0.5) / steps
+        weights = torch.full((steps,), 1.0 / steps, dtype=dtype, device=device)
+    elif rule == "trapezoid":
+        alphas = torch.arange(steps + 1, dtype=dtype, device=device) / steps
+        weights = torch.full((steps + 1,), 1.0 / steps, dtype=dtype, device=device)
+        weights[0] /= 2
+        weights[-1] /= 2
+    else:
+        raise ValueError(f"rule must be 'midpoint' or 'trapezoid'; got {rule!r}.")
+    return alphas, weights
+
+
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
                          baseline: torch.Tensor | float | None = None, steps: int = 32,
-                         batch_size: int | None = None) -> torch.Tensor:
+                         batch_size: int | None = None, rule: str = "midpoint") -> torch.Tensor:
     """Integrated Gradients (Sundararajan et al. 2017): `(x - baseline)` times the path-average gradient,
     `(N, 3, H, W)`, signed.
 
-    The integral over alpha in [0, 1] is the midpoint Riemann sum with `steps` points (Captum's
-    `method="riemann_middle"`). `baseline` is a tensor broadcastable to `x`, a number, or None for black
-    (zeros). Completeness: the attributions of an image sum to logit(x) - logit(baseline), up to the
-    error of the sum (more steps, smaller error). `batch_size` path points are evaluated per pass
-    (default: about 32 images, at least N).
+    The integral over alpha in [0, 1] is approximated by `path_rule(steps, rule)`: the midpoint rule with
+    `steps` points (default; Captum's `method="riemann_middle"`) or the trapezoid rule on `steps` intervals
+    (`steps + 1` points). `baseline` is a tensor broadcastable to `x`, a number, or None for black (zeros).
+    Completeness: the attributions of an image sum to logit(x) - logit(baseline), up to the error of the
+    rule (more steps, smaller error; check it, e.g. within 5%). `batch_size` path points are evaluated
+    per pass (default: about 32 images, at least N).
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}.")
@@ -147,15 +175,15 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
                              f"{tuple(x.shape)}.") from None
     n = x.shape[0]
     per_pass = max(1, (batch_size or max(32, n)) // n)  # alphas per pass
-    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    alphas, weights = path_rule(steps, rule, x.device, x.dtype)
     diff = x - base
     total = torch.zeros_like(x)
-    for chunk in alphas.split(per_pass):
+    for chunk, w in zip(alphas.split(per_pass), weights.split(per_pass)):
         k = chunk.numel()
         path = base.unsqueeze(0) + chunk.view(k, 1, 1, 1, 1) * diff.unsqueeze(0)  # (k, N, 3, H, W)
         grads = input_gradient(model, path.reshape(k * n, *x.shape[1:]), t.repeat(k))
-        total += grads.view(k, *x.shape).sum(dim=0)
-    return diff * total / steps
+        total += (w.view(k, 1, 1, 1, 1) * grads.view(k, *x.shape)).sum(dim=0)
+    return diff * total
 
 
 # ReLU-like activations whose backward pass guided backpropagation changes: ReLU (torchvision's CNNs) and
@@ -172,7 +200,8 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     works with in-place activations and with one module used several times (torchvision's ResNet blocks).
     The hooks are removed before returning, also on error: the model is left as it was. Activations called
     as functions (`F.relu`) are not seen; a model without such modules raises ValueError. (Captum's
-    `GuidedBackprop` changes `nn.ReLU` only, so on ReLU6 networks it is plain gradient there.)
+    `GuidedBackprop` changes `nn.ReLU` only, so on ReLU6 networks it is plain gradient there; give it
+    `relu6_as_relu(model)` instead.)
     """
     t = _prepare(model, x, target)
     relus = [m for m in model.modules() if isinstance(m, GUIDED_ACTIVATIONS)]
@@ -190,3 +219,35 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     finally:
         for h in handles:
             h.remove()
+
+
+class CappedReLU(nn.Module):
+    """`min(max(z, 0), cap)` written as an `nn.ReLU` module followed by the cap: the same function as
+    `nn.ReLU6` (for `cap=6`), in a form whose ReLU tools that act on `nn.ReLU` modules can see. Shapes are
+    kept; any tensor."""
+
+    def __init__(self, cap: float = 6.0):
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.cap = float(cap)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.relu(z).clamp(max=self.cap)
+
+    def extra_repr(self) -> str:
+        return f"cap={self.cap}"
+
+
+def relu6_as_relu(model: nn.Module) -> nn.Module:
+    """A deep copy of `model` in which every `nn.ReLU6` module is replaced by `CappedReLU(6)`, the same
+    function computed as `nn.ReLU` then `min(., 6)`. The copy computes the same outputs; the backward rule
+    of a ReLU (as Captum's `GuidedBackprop` changes it) then applies where the original had ReLU6. The
+    gradient passes the cap only below 6, as in ReLU6, so guided backpropagation on the copy equals
+    `guided_backprop(model, ...)`. A model without ReLU6 comes back as an unchanged copy. `model` itself is
+    not modified."""
+    clone = copy.deepcopy(model)
+    for name, module in list(clone.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(module, child_name, CappedReLU(6.0))
+    return clone

@@ -219,3 +219,149 @@ def test_a_hundred_calls_leave_no_hooks_and_no_tensors_behind():
         assert after - before <= 2, (f.__name__, before, after)
         assert hooks_left(net) == []
     assert all(p.grad is None for p in net.parameters())
+
+
+class _GuidedReLU6Function(torch.autograd.Function):
+    """Independent reference for guided backpropagation through ReLU6: the forward is min(max(z, 0), 6); the
+    backward passes only positive incoming gradients, and only where 0 < z < 6."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return z.clamp(0.0, 6.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g.clamp(min=0) * ((z > 0) & (z < 6)).to(g.dtype)
+
+
+class _GuidedReLU6(nn.Module):
+    def forward(self, z):
+        return _GuidedReLU6Function.apply(z)
+
+
+def guided_reference(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Input gradient of a deep copy of `model` whose every nn.ReLU6 is replaced by the guided function."""
+    import copy
+
+    clone = copy.deepcopy(model)
+    swapped = 0
+    for module in list(clone.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(module, name, _GuidedReLU6())
+                swapped += 1
+    assert swapped > 0 and not any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in clone.modules())
+    xg = x.clone().requires_grad_(True)
+    clone(xg).gather(1, target.view(-1, 1)).sum().backward()
+    return xg.grad
+
+
+class ReLU6Net(nn.Module):
+    """Two convolutions with in-place ReLU6 (as in timm's EfficientNet-Lite) and one shared plain ReLU6."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.act1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.act2 = nn.ReLU6()
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.act1(self.conv1(x) * 20)  # large enough that some units reach the cap of 6
+        x = self.act2(self.conv2(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def test_guided_backprop_on_relu6_matches_an_explicit_guided_function():
+    torch.manual_seed(0)
+    net = ReLU6Net().double().eval().requires_grad_(False)
+    x = torch.rand(3, 3, 10, 10, dtype=torch.double)
+    t = torch.tensor([1, 4, 9])
+    with torch.no_grad():
+        z1 = net.conv1(x) * 20
+    assert (z1 > 6).any() and (z1 < 0).any()  # both sides of ReLU6 are exercised
+    ours = saliency.guided_backprop(net, x, t)
+    ref = guided_reference(net, x, t)
+    assert rel_err(ours, ref) < 1e-10
+    assert rel_err(ours, saliency.input_gradient(net, x, t)) > 0.05  # guided is not the plain gradient
+    assert hooks_left(net) == []
+
+
+def test_guided_backprop_on_lite0_matches_the_explicit_reference_and_captum_on_relu6_as_relu():
+    from captum.attr import GuidedBackprop
+
+    lite0 = helpers.load_model("efficientnet_lite0", pretrained=False, device="cpu")
+    assert any(isinstance(m, nn.ReLU6) for m in lite0.modules())
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    t = torch.tensor([3, 500])
+    ours = saliency.guided_backprop(lite0, x, t)
+    plain = saliency.input_gradient(lite0, x, t)
+    assert rel_err(ours, guided_reference(lite0, x, t)) < 1e-4
+    assert rel_err(ours, plain) > 0.5
+    # Captum changes nn.ReLU only: on Lite0 as it is, its "guided" map is the plain gradient ...
+    assert rel_err(GuidedBackprop(lite0).attribute(x.clone(), target=t), plain) < 1e-6
+    # ... and on the copy with ReLU6 written as ReLU + cap, it equals ours
+    swapped = saliency.relu6_as_relu(lite0)
+    assert not any(isinstance(m, nn.ReLU6) for m in swapped.modules())
+    assert any(isinstance(m, nn.ReLU6) for m in lite0.modules())  # the original is left as it was
+    with torch.no_grad():
+        assert torch.equal(swapped(x), lite0(x))
+    assert rel_err(GuidedBackprop(swapped).attribute(x.clone(), target=t), ours) < 1e-5
+    assert hooks_left(lite0) == []
+
+
+def test_capped_relu_is_relu6():
+    z = torch.linspace(-3, 9, 101)
+    assert torch.equal(saliency.CappedReLU(6.0)(z), nn.ReLU6()(z))
+
+
+@pytest.mark.parametrize("steps", [1, 4, 7])
+def test_path_rules_points_and_weights(steps):
+    a, w = saliency.path_rule(steps, "midpoint", dtype=torch.float64)
+    assert a.shape == w.shape == (steps,) and torch.allclose(w.sum(), torch.tensor(1.0, dtype=torch.float64))
+    assert torch.allclose(a, (torch.arange(steps, dtype=torch.float64) + 0.5) / steps)
+    a, w = saliency.path_rule(steps, "trapezoid", dtype=torch.float64)
+    assert a.shape == w.shape == (steps + 1,) and a[0] == 0 and a[-1] == 1
+    assert torch.allclose(w.sum(), torch.tensor(1.0, dtype=torch.float64)) and w[0] == w[-1] == 0.5 / steps
+    # exact for a polynomial of degree 1, as both rules are: the integral of 3 + 2 alpha is 4
+    assert torch.allclose((w * (3 + 2 * a)).sum(), torch.tensor(4.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="rule"):
+        saliency.path_rule(steps, "simpson")
+    with pytest.raises(ValueError, match="positive int"):
+        saliency.path_rule(0)
+
+
+def test_trapezoid_halving_reuses_every_second_point():
+    a8, _ = saliency.path_rule(8, "trapezoid", dtype=torch.float64)
+    a4, _ = saliency.path_rule(4, "trapezoid", dtype=torch.float64)
+    assert torch.equal(a8[::2], a4)
+
+
+def test_integrated_gradients_trapezoid_equals_captum_up_to_its_weight_sum(resnet, images):
+    from captum.attr import IntegratedGradients
+
+    base = torch.full_like(images, 0.5)
+    ours = saliency.integrated_gradients(resnet, images, TARGETS, baseline=base, steps=6, rule="trapezoid")
+    ref = IntegratedGradients(resnet).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=7,
+                                                method="riemann_trapezoid")
+    # Captum's trapezoid weights are 1/n for n = 7 points: they sum to 6/7 instead of 1
+    assert rel_err(ours * 6 / 7, ref) < 1e-5
+    assert rel_err(ours, ref) > 0.1
+
+
+def test_integrated_gradients_trapezoid_completeness_on_a_smooth_net():
+    torch.manual_seed(1)
+    net = TinyNet(act=nn.Softplus).double().eval().requires_grad_(False)
+    with torch.no_grad():
+        net.head.weight.mul_(50)
+    x = torch.rand(3, 3, 12, 12, dtype=torch.double)
+    t = torch.tensor([0, 3, 5])
+    attr = saliency.integrated_gradients(net, x, t, steps=128, rule="trapezoid")
+    with torch.no_grad():
+        delta = (net(x) - net(torch.zeros_like(x))).gather(1, t.view(-1, 1)).squeeze(1)
+    err = (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs()
+    assert delta.abs().min() > 1e-3 and err.max() < 1e-3, err

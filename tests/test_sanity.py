@@ -67,3 +67,44 @@ def test_spearman_and_ssim_match_scipy_and_skimage():
     assert (s < 0.99).all()
     with pytest.raises(ValueError, match="shapes"):
         sanity.spearman(a, b[:, :10])
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return helpers.load_model("efficientnet_lite0", pretrained=False, device="cpu")
+
+
+def test_stage_order_groups_every_block_once_from_the_head_down(resnet, lite0):
+    assert sanity.stage_layer_order(resnet) == [("fc",), ("layer4",), ("layer3",), ("layer2",), ("layer1",),
+                                                ("conv1", "bn1")]
+    order = sanity.stage_layer_order(lite0)
+    assert order[0] == ("classifier",) and order[1] == ("conv_head", "bn2") and order[-1] == ("conv_stem", "bn1")
+    assert order[2:-1] == [(f"blocks.{i}",) for i in range(6, -1, -1)]
+    for model, groups in ((resnet, sanity.stage_layer_order(resnet)), (lite0, order)):
+        # the groups cover exactly the parameters of the fine order, each once
+        covered = [id(p) for g in groups for name in g for p in helpers.get_layer(model, name).parameters()]
+        fine = [id(p) for name in sanity.default_layer_order(model) for p in helpers.get_layer(model, name).parameters()]
+        assert len(covered) == len(set(covered)) and set(covered) == set(fine)
+    with pytest.raises(ValueError, match="course model"):
+        sanity.stage_layer_order(resnet.net)
+
+
+def test_cascade_of_groups_randomizes_a_whole_group_per_step(lite0):
+    import copy
+
+    lite0 = copy.deepcopy(lite0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # "trained" weights: batch norms that a re-initialization visibly changes
+        for p in lite0.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    order = sanity.stage_layer_order(lite0)[:3]
+    steps = []
+    for label, randomized in sanity.cascading_randomization(lite0, order):
+        steps.append(label)
+        if label == "conv_head+bn2":
+            for name in ("classifier", "conv_head", "bn2"):
+                assert not same(params_of(randomized, name), params_of(lite0, name)), name
+            assert same(params_of(randomized, "blocks.6"), params_of(lite0, "blocks.6"))
+    assert steps == ["classifier", "conv_head+bn2", "blocks.6"]
+    with pytest.raises(ValueError, match="empty"):
+        next(sanity.cascading_randomization(lite0, [()]))

@@ -240,9 +240,11 @@ class Explorer:
     """The explorer's state and computations (no widgets; see `ExplorerUI`).
 
     photo: a sample name (`helpers.SAMPLES`); model: a name in `helpers.MODELS` (default: the profile's
-    course model, `cfg.model`); method: a name in `METHODS`; layer: a dotted name among `layers()` (default: the model's default target layer);
-    top: how many predictions to offer as classes; opacity: the map's opacity in [0, 1]; size: the
-    model input's side in pixels (default `cfg.image_size`); models / photos: restrict the choices.
+    course model, `cfg.model`); method: a name in `METHODS`; layer: a dotted name among `layers()`
+    (default: the model's default target layer); top: how many predictions to offer as classes; opacity:
+    the map's opacity in [0, 1]; size: the model input's side in pixels (default `cfg.image_size`);
+    models / photos: restrict the choices (the model menu marks those without ImageNet weights in this
+    profile, see `has_imagenet_weights`).
     """
 
     def __init__(self, photo: str = "cat", model: str | None = None, method: str = "Grad-CAM",

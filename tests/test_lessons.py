@@ -161,3 +161,14 @@ def test_07_pixel_deletion_favours_a_random_order_while_insertion_favours_grad_c
                  for k, m in (("gradcam", gradcam), ("random", random))}
     assert (deletion["random"] < deletion["gradcam"] - 0.01).all(), deletion
     assert (insertion["gradcam"] > insertion["random"] + 0.04).all(), insertion
+
+
+# ----------------------------------------------------------------------------------- 08 the explorer
+def test_08_the_explorer_sees_a_cat_and_maps_it(model):
+    from helpers.explorer import Explorer
+
+    ex = Explorer(photo="cat", model=OFFLINE.model, method="Grad-CAM", size=SIZE, device="cpu")
+    (cls, label, prob), *_ = ex.predictions()
+    assert label in CAT_CLASSES and prob > 0.3, (label, prob)
+    heat = ex.current_map()
+    assert heat.shape[-2:] == (SIZE, SIZE) and heat.max() > heat.mean()

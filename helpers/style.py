@@ -1,10 +1,18 @@
-"""Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) on VGG19: a feature extractor, the
-Gram matrix, content / style / total-variation losses, and the optimization loop (L-BFGS or Adam).
-Notebook 05 writes these out to teach them and checks them against this tested version, which the
-benchmark `benchmarks/bench_style.py` times against the classic recipe.
+"""Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016): feature extractors, the Gram matrix,
+content / style / total-variation losses, and the optimization loop (L-BFGS or Adam). Notebook 05 writes
+these out to teach them and checks them against this tested version, which the benchmark
+`benchmarks/bench_style.py` times against the classic recipe.
 
-Layers are named as in the VGG paper: `conv3_1` is the first convolution of block 3 and `relu3_1` its
-rectified output. Images are batches `(N, 3, H, W)` in [0, 1].
+Two extractors, one interface (`extractor(x)` -> {layer: features}, `.layers`, `.mean`):
+- `VGGFeatures`, for VGG16/19 as in the paper: layers are named as in the VGG paper (`conv3_1` is the first
+  convolution of block 3 and `relu3_1` its rectified output), and the feature stack is cut after the
+  deepest wanted layer;
+- `LayerFeatures`, for any other course model (EfficientNet-Lite0 in the `offline` and `smoke` profiles,
+  ResNets): layers are dotted module names such as `blocks.2` (see `helpers.stage_names`), and the forward
+  pass stops as soon as the deepest wanted layer has run.
+`feature_extractor(model, layers)` picks the right one, and `default_layers(model)` gives a model's content
+and style layers (the paper's for VGG; chosen by resolution from the model's stages otherwise).
+Images are batches `(N, 3, H, W)` in [0, 1].
 
 Loss conventions (each is a mean, per image `(N,)`):
 - Gram matrix of features F `(C, H*W)`: G = F F^T / (C H W).
@@ -24,10 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import Classifier, load_model
+from .models import Classifier, load_model, stage_names
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
 CONTENT_LAYERS = ("relu4_2",)
+# The layers of the notebook's VGG grids: candidate content layers and layers to invert, shallow to deep.
+VGG_CONTENT_CHOICES = ("relu2_2", "relu3_2", "relu4_2", "relu5_2")
+VGG_INVERSION_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 
 
 def vgg_layer_names(features: nn.Sequential) -> list[str]:
@@ -58,7 +69,7 @@ class VGGFeatures(nn.Module):
     channels_last: run the convolutions in channels-last memory layout (faster on CPUs with oneDNN for
         large images; None: on for CPU when the image side is at least 192 pixels).
 
-    The stack is a copy of `features` cut after the deepest wanted layer, with frozen weights; the
+    The stack is a copy of `features` cut after the deepest wanted layer (`last`), with frozen weights; the
     in-place ReLUs are kept except right after a wanted convolution (whose output they would overwrite).
     `forward(x)` takes `(N, 3, H, W)` in [0, 1] and returns {layer name: `(N, C, h, w)`}.
     """
@@ -89,6 +100,7 @@ class VGGFeatures(nn.Module):
         self.stack = stack
         self.names = names[: last + 1]
         self.layers = layers
+        self.last = self.names[-1]  # the deepest layer computed
         self.channels_last = channels_last
         mean = getattr(model, "mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1))
         std = getattr(model, "std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1))
@@ -111,6 +123,133 @@ class VGGFeatures(nn.Module):
             if name in self.layers:
                 out[name] = h
         return out
+
+
+class _StopForward(Exception):
+    """Raised by `LayerFeatures`' hooks once every wanted layer has run: the rest of the network is skipped."""
+
+
+class LayerFeatures(nn.Module):
+    """The features of any course model at dotted layer names (e.g. `helpers.stage_names(model)`), in one
+    forward pass that stops right after the deepest wanted layer.
+
+    model: a `Classifier` (EfficientNet-Lite0, a ResNet, ...); it is copied, so hooks and frozen weights
+        never touch it.
+    layers: dotted module names inside `model.net`, e.g. `("bn1", "blocks.2")`.
+
+    Each wanted module's output is cloned as it is produced, so a following in-place operation (ResNet's
+    `relu` after `bn1`, say) cannot overwrite it. A module that runs several times in one pass gives its
+    first output. `order` lists the layers in the order the network computes them; `last` is the deepest.
+    `forward(x)` takes `(N, 3, H, W)` in [0, 1] and returns {layer name: `(N, C, h, w)`}.
+    Raises ValueError for an unknown layer name, a layer that never runs, or a layer whose output is not
+    a feature map `(N, C, h, w)`.
+    """
+
+    def __init__(self, model: Classifier, layers: Sequence[str]):
+        super().__init__()
+        if not isinstance(model, Classifier):
+            raise ValueError(f"expected a helpers.Classifier (helpers.load_model(...)); got {type(model).__name__}.")
+        layers = list(dict.fromkeys(layers))
+        if not layers:
+            raise ValueError("no layers asked for; e.g. helpers.stage_names(model) lists the stage outputs.")
+        names = {n for n, _ in model.net.named_modules() if n}
+        unknown = [n for n in layers if n not in names]
+        if unknown:
+            raise ValueError(f"unknown layer(s) {unknown} in {model.name}; its stage outputs are "
+                             f"{', '.join(stage_names(model))} (all names: helpers.layer_names(model)).")
+        self.net = copy.deepcopy(model.net).requires_grad_(False).eval()
+        self.layers = layers
+        self.register_buffer("mean", model.mean.detach().clone())
+        self.register_buffer("std", model.std.detach().clone())
+        self._out: dict[str, torch.Tensor] = {}
+        for name in layers:
+            self.net.get_submodule(name).register_forward_hook(self._keeper(name))
+        self.order: list[str] = []
+        self.last: str | None = None
+        with torch.no_grad():  # a dry run: checks every layer runs and gives a feature map, learns the order
+            probe = self(torch.full((1, 3, 64, 64), 0.5, device=self.mean.device))
+        self.order = list(probe)
+        self.last = self.order[-1]
+        self.to(self.mean.device)
+
+    def _keeper(self, name: str) -> Callable:
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if name in self._out:
+                return
+            if not (isinstance(output, torch.Tensor) and output.ndim == 4):
+                raise ValueError(f"layer {name!r} gives {type(output).__name__} "
+                                 f"{tuple(getattr(output, 'shape', ()))}, not a feature map (N, C, h, w).")
+            self._out[name] = output.clone()
+            if len(self._out) == len(self.layers):
+                raise _StopForward
+
+        return hook
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images (N, 3, H, W); got {tuple(x.shape)}.")
+        self._out = {}
+        try:
+            self.net((x - self.mean) / self.std)
+        except _StopForward:
+            pass
+        out, self._out = self._out, {}
+        missing = [n for n in self.layers if n not in out]
+        if missing:
+            raise ValueError(f"layer(s) {missing} never ran in the forward pass (not part of the computation).")
+        return {n: out[n] for n in (self.order or list(out))}
+
+
+def feature_extractor(model: Classifier, layers: Sequence[str]) -> VGGFeatures | LayerFeatures:
+    """The extractor that fits `model`: `VGGFeatures` (paper names such as `relu4_2`) for a VGG, else
+    `LayerFeatures` (dotted names such as `blocks.2`)."""
+    if isinstance(getattr(getattr(model, "net", model), "features", None), nn.Sequential):
+        return VGGFeatures(model, layers=layers)
+    return LayerFeatures(model, layers)
+
+
+@dataclass(frozen=True)
+class StyleLayers:
+    """A model's layers for style transfer, each tuple from shallow to deep: `content` and `style` (the
+    defaults), `content_choices` (candidate content layers) and `inversion` (layers to invert)."""
+
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+    content_choices: tuple[str, ...]
+    inversion: tuple[str, ...]
+
+
+def stage_strides(model: Classifier, size: int = 128) -> dict[str, int]:
+    """How much each stage of `model` (see `helpers.stage_names`) downsamples: {stage: input side / its
+    side}, measured with one forward pass of a `size`-pixel image."""
+    ext = LayerFeatures(model, stage_names(model))
+    with torch.no_grad():
+        feats = ext(torch.full((1, 3, size, size), 0.5, device=ext.mean.device))
+    return {n: round(size / f.shape[-1]) for n, f in feats.items()}
+
+
+def default_layers(model: Classifier) -> StyleLayers:
+    """The content and style layers for `model`.
+
+    VGG: the paper's (content `relu4_2`; style `relu1_1` ... `relu5_1`, the first of each block). Any other
+    model, by analogy from its stages' resolutions (`stage_strides`): style = every stage up to the first at
+    1/16 of the input side (VGG's `relu5_1` is there); content = the last stage at 1/8 (where `relu4_2` is);
+    inversion = the last stage at each resolution; content choices = those, but the coarsest.
+    """
+    if isinstance(getattr(getattr(model, "net", model), "features", None), nn.Sequential):
+        return StyleLayers(CONTENT_LAYERS, STYLE_LAYERS, VGG_CONTENT_CHOICES, VGG_INVERSION_LAYERS)
+    strides = stage_strides(model)
+    names = list(strides)
+    deep = [n for n in names if strides[n] >= 16]
+    style_layers = names[: names.index(deep[0]) + 1] if deep else names
+    at8 = [n for n in names if strides[n] <= 8]
+    content = (at8[-1] if at8 else names[0],)
+    last_per_stride = {}
+    for n in names:
+        last_per_stride[strides[n]] = n
+    inversion = tuple(sorted(last_per_stride.values(), key=names.index))
+    choices = inversion[:-1] if len(inversion) > 1 else inversion
+    return StyleLayers(content, tuple(style_layers), choices, inversion)
 
 
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
@@ -156,7 +295,7 @@ class StyleResult:
 
 
 def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int,
-                   extractor: VGGFeatures | None = None,
+                   extractor: VGGFeatures | LayerFeatures | None = None,
                    content_layers: Sequence[str] = CONTENT_LAYERS, style_layers: Sequence[str] = STYLE_LAYERS,
                    content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 1.0,
                    optimizer: str = "lbfgs", lr: float | None = None, init: str | torch.Tensor = "content",
@@ -166,7 +305,8 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
     content: `(N, 3, H, W)` in [0, 1]; style: `(1 or N, 3, H', W')` in [0, 1] (any size), or None for
         feature inversion (then `style_weight` is ignored).
     steps: forward/backward passes (L-BFGS evaluations or Adam steps).
-    extractor: a `VGGFeatures` covering the layers (default: built from `load_model("vgg19")`).
+    extractor: a `VGGFeatures` or `LayerFeatures` covering the layers (default: a `VGGFeatures` of
+        `load_model("vgg19")`); `content_layers` and `style_layers` are names it knows.
     optimizer: "lbfgs" (lr default 1) or "adam" (lr default 0.02). Pixels are clamped to [0, 1] before
         every evaluation.
     init: "content" (start from the photo), "noise" (uniform noise, torch's global generator) or images.
@@ -184,7 +324,8 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
         extractor = VGGFeatures(layers=needed)
     missing = [n for n in needed if n not in extractor.layers]
     if missing:
-        raise ValueError(f"the extractor does not return {missing}; build VGGFeatures(model, layers=...) with them.")
+        raise ValueError(f"the extractor does not return {missing}; build it with them: "
+                         "style.feature_extractor(model, layers=...).")
     device = extractor.mean.device
     content = content.detach().to(device)
     with torch.no_grad():

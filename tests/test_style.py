@@ -150,3 +150,146 @@ def test_style_transfer_rejects_bad_input(extractor):
         style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, extractor, init="zeros")
     with pytest.raises(ValueError, match="does not return"):
         style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, extractor, content_layers=("relu2_2",))
+
+
+# ------------------------------------------------------------------ any course model: LayerFeatures
+@pytest.fixture(scope="module")
+def lite():
+    return helpers.load_model("efficientnet_lite0", device="cpu")  # real ImageNet weights, from its package
+
+
+def _hooked_outputs(model, layers, x):
+    seen = {}
+
+    def keep(name):
+        def hook(module, inputs, output):  # returns None: the output itself is left as it is
+            seen.setdefault(name, output.detach().clone())
+        return hook
+
+    hooks = [model.net.get_submodule(n).register_forward_hook(keep(n)) for n in layers]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def test_layer_features_equal_hooks_on_the_original_network(lite):
+    layers = ("blocks.2", "bn1", "blocks.0.0.conv_dw")  # any order in, the network's order out
+    ext = style.LayerFeatures(lite, layers)
+    assert ext.order == ["bn1", "blocks.0.0.conv_dw", "blocks.2"] and ext.last == "blocks.2"
+    assert all(not p.requires_grad for p in ext.parameters())
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64)
+    seen = _hooked_outputs(lite, layers, x)
+    x.requires_grad_(True)
+    feats = ext(x)
+    assert list(feats) == ext.order
+    for n in layers:
+        assert torch.allclose(feats[n], seen[n], atol=1e-5), n
+    sum(style.gram_matrix(f).sum() for f in feats.values()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # The model itself is left alone: no hooks, and its copy's frozen weights are not its own.
+    assert not any(m._forward_hooks for m in lite.net.modules())
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(ext.net.parameters(), lite.net.parameters()))
+
+
+def test_layer_features_stop_after_the_deepest_layer(lite):
+    ext = style.LayerFeatures(lite, ("bn1", "blocks.1"))
+    calls = []
+    ext.net.get_submodule("blocks.2").register_forward_hook(lambda *a: calls.append("blocks.2"))
+    ext.net.get_submodule("conv_head").register_forward_hook(lambda *a: calls.append("conv_head"))
+    with torch.no_grad():
+        feats = ext(torch.rand(1, 3, 64, 64))
+    assert calls == [] and set(feats) == {"bn1", "blocks.1"}
+
+
+def test_layer_features_keep_an_output_that_a_later_inplace_relu_overwrites():
+    resnet = helpers.load_model("resnet18", pretrained=False, device="cpu")  # bn1 is followed by ReLU(inplace=True)
+    ext = style.LayerFeatures(resnet, ("bn1", "layer1"))
+    x = torch.rand(1, 3, 64, 64)
+    seen = _hooked_outputs(resnet, ("bn1",), x)
+    assert (seen["bn1"] < 0).any()
+    x.requires_grad_(True)
+    feats = ext(x)
+    assert torch.allclose(feats["bn1"], seen["bn1"], atol=1e-5)  # negatives kept: not overwritten
+    sum(style.gram_matrix(f).sum() for f in feats.values()).backward()  # no in-place modification error
+    assert x.grad.abs().sum() > 0
+
+
+def test_layer_features_reject_bad_input(lite):
+    with pytest.raises(ValueError, match="blocks.0"):  # the message lists the stage names
+        style.LayerFeatures(lite, ("blocks.9",))
+    with pytest.raises(ValueError, match="feature map"):
+        style.LayerFeatures(lite, ("classifier",))  # (N, 1000) logits
+    with pytest.raises(ValueError, match="no layers"):
+        style.LayerFeatures(lite, ())
+    with pytest.raises(ValueError, match="Classifier"):
+        style.LayerFeatures(lite.net, ("bn1",))
+    ext = style.LayerFeatures(lite, ("bn1",))
+    with pytest.raises(ValueError, match="images"):
+        ext(torch.rand(3, 32, 32))
+
+
+def test_feature_extractor_fits_the_model(vgg, lite):
+    assert isinstance(style.feature_extractor(vgg, ("relu1_1",)), style.VGGFeatures)
+    assert isinstance(style.feature_extractor(lite, ("bn1",)), style.LayerFeatures)
+    assert style.feature_extractor(vgg, ("relu1_1", "relu2_1")).last == "relu2_1"
+
+
+def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, lite):
+    v = style.default_layers(vgg)
+    assert v.content == style.CONTENT_LAYERS and v.style == style.STYLE_LAYERS
+    assert style.stage_strides(lite) == {"bn1": 2, "blocks.0": 2, "blocks.1": 4, "blocks.2": 8, "blocks.3": 16,
+                                         "blocks.4": 16, "blocks.5": 32, "blocks.6": 32, "bn2": 32}
+    e = style.default_layers(lite)
+    assert e.style == ("bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
+    assert e.content == ("blocks.2",)
+    assert e.inversion == ("blocks.0", "blocks.1", "blocks.2", "blocks.4", "bn2")
+    assert e.content_choices == e.inversion[:-1]
+    r = style.default_layers(helpers.load_model("resnet50", pretrained=False, device="cpu"))
+    assert r.style == ("maxpool", "layer1", "layer2", "layer3") and r.content == ("layer2",)
+    assert r.inversion == ("layer1", "layer2", "layer3", "layer4")
+    for layers in (e, r):  # every name is one the extractor accepts
+        assert set(layers.content) <= set(layers.content_choices)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_short_run_on_lite0_lowers_the_loss(lite, optimizer):
+    layers = style.default_layers(lite)
+    ext = style.feature_extractor(lite, layers.content + layers.style)
+    res = style.style_transfer(helpers.load_batch(["cat"], 64), helpers.load_batch(["brick"], 48), 6, ext,
+                               layers.content, layers.style, optimizer=optimizer)
+    total = res.history["total"]
+    assert len(total) == 6 and total[-1] < 0.8 * total[0]
+    with pytest.raises(ValueError, match="does not return"):
+        style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, ext, content_layers=("blocks.5",))
+
+
+def test_texture_synthesis_without_content_on_lite0(lite):
+    ext = style.feature_extractor(lite, ("bn1", "blocks.1"))
+    tex = helpers.load_batch(["gravel"], 48)
+    torch.manual_seed(0)
+    res = style.style_transfer(tex, tex, 8, ext, content_layers=(), style_layers=("bn1", "blocks.1"),
+                               content_weight=0.0, init="noise")
+    assert res.history["content"] == [0.0] * 8
+    assert res.history["style"][-1] < 0.5 * res.history["style"][0]
+
+
+def test_pretrained_gram_matrices_tell_textures_apart(lite):
+    """Two pieces of the same texture are nearer in style than pieces of different textures (real weights)."""
+    import skimage.data
+
+    sources = [skimage.data.immunohistochemistry(), "hubble", "brick", "grass", "gravel"]
+    g = 32
+    big = torch.cat([helpers.load_batch([s], 2 * g) for s in sources])
+    ext = style.feature_extractor(lite, style.default_layers(lite).style)
+    with torch.no_grad():
+        fa, fb = ext(big[:, :, :g, :g]), ext(big[:, :, g:, g:])
+    n = len(sources)
+    d = torch.stack([torch.stack([
+        style.style_loss({k: v[i:i + 1] for k, v in fa.items()}, {k: style.gram_matrix(v[j:j + 1]) for k, v in fb.items()})[0]
+        for j in range(n)]) for i in range(n)])
+    assert d.argmin(1).tolist() == list(range(n))

@@ -104,7 +104,7 @@ SETTINGS: dict[str, Settings] = {
         smoothgrad_samples=32, ig_steps=128,
         cmv_size=160, cmv_steps=96,
         fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
-        style_size=224, style_steps=200, style_grid_size=128, style_grid_steps=100,
+        style_size=224, style_steps=100, style_grid_size=128, style_grid_steps=100,
         case_train_images=256, case_test_images=128, case_epochs=2,
         lime_samples=300, shap_evals=300,
         case_image_size=128, case_val_images=64, case_head_epochs=1, case_batch=32, case_explain_images=4,

@@ -1,5 +1,5 @@
-"""Adversarial images in pixel space (notebook 04): targeted fooling by normalized gradient ascent, and
-the L-infinity attacks FGSM and PGD, with their success rate.
+"""Adversarial images in pixel space (notebook 04): targeted fooling by normalized gradient ascent (to the
+decision boundary or on to a confidence), and the L-infinity attacks FGSM and PGD, with their success rate.
 
 All images are batches `(N, 3, H, W)` in [0, 1] (the models normalize inside), every result stays in
 [0, 1], and budgets `eps` are in the same units (8/255 is eight grey levels of an 8-bit image).
@@ -20,14 +20,20 @@ def _labels(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torc
 
 
 def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor, step_size: float = 0.5,
-         max_steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """Targeted fooling: move each image up the gradient of its target logit, a step of L2 length
-    `step_size` (in [0, 1] pixel units) at a time, clamped to [0, 1], until the model's top class is
-    the target or `max_steps` steps are spent. Images stop changing once fooled.
+         max_steps: int = 100, confidence: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targeted fooling: move each image `x` `(N, 3, H, W)` in [0, 1] up the gradient of its target logit,
+    a step of L2 length `step_size` (in [0, 1] pixel units) at a time, clamped to [0, 1], until the model's
+    top class is the target with a softmax probability of at least `confidence` (0: the first step at which
+    the target is the top class, the decision boundary), or `max_steps` steps are spent. Images stop
+    changing once fooled.
 
     Returns the images `(N, 3, H, W)` and the number of steps each needed `(N,)` (-1: not fooled).
+    ValueError for a non-positive `step_size`, a negative `max_steps` or `confidence` outside [0, 1).
     """
     _check_batch(x)
+    if step_size <= 0 or max_steps < 0 or not 0.0 <= confidence < 1.0:
+        raise ValueError(f"need step_size > 0, max_steps >= 0 and 0 <= confidence < 1; got step_size={step_size}, "
+                         f"max_steps={max_steps}, confidence={confidence}.")
     t = _labels(model, x, target)
     x_adv = x.detach().clone()
     steps = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
@@ -35,7 +41,8 @@ def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.
         with torch.enable_grad():  # works inside a caller's torch.no_grad() too
             x_adv.requires_grad_(True)
             logits = model(x_adv)
-            done = logits.argmax(1) == t
+            p_target = logits.softmax(1).gather(1, t.view(-1, 1)).squeeze(1)
+            done = (logits.argmax(1) == t) & (p_target >= confidence)
             steps[done & (steps < 0)] = step
             active = steps < 0
             if not active.any() or step == max_steps:

@@ -1,6 +1,7 @@
 """helpers.optimize and helpers.attacks against independent references: SciPy's Gaussian filter,
-explicit hooks, Captum's FGSM and PGD; parameterizations round-trip; the gradient ascent and the
-fooling loop reach their goal on the smoke model; attacks stay inside their budget and [0, 1]."""
+explicit hooks, Captum's FGSM and PGD; parameterizations round-trip; the gradient ascent reaches its goal
+(random weights) and the fooling loop reaches the boundary and a confidence on the pretrained course model at
+smoke sizes; attacks stay inside their budget and [0, 1]."""
 import numpy as np
 import pytest
 import torch
@@ -168,14 +169,37 @@ def test_visualize_rejects_pixel_regularizers_on_fourier(model):
 
 # --- attacks ---------------------------------------------------------------------------------
 
-def test_fooling_reaches_the_target_within_the_smoke_budget(model):
+@pytest.fixture(scope="module")
+def lite0():
+    """The course model with its real ImageNet weights (they ship with a package: no download)."""
+    return helpers.load_model("efficientnet_lite0", device="cpu")
+
+
+def test_fooling_reaches_the_target_within_the_smoke_budget(lite0):
     x = helpers.load_batch(["cat", "coffee", "astronaut"], SMOKE.image_size)
-    target = 5
-    x_fool, steps = attacks.fool(model, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
+    target = lite0.labels.index("ostrich")
+    x_fool, steps = attacks.fool(lite0, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
     with torch.no_grad():
-        pred = model(x_fool).argmax(1)
-    assert (pred == target).all() and (steps >= 0).all() and (steps <= SMOKE.fool_steps).all()
+        probs = lite0(x_fool).softmax(1)
+    assert (probs.argmax(1) == target).all() and (steps >= 1).all() and (steps <= SMOKE.fool_steps).all(), steps
     assert x_fool.min() >= 0 and x_fool.max() <= 1
+    # fooled images no longer move: asking again for the decision boundary takes no step
+    again, zero = attacks.fool(lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=5)
+    assert (zero == 0).all() and torch.equal(again, x_fool)
+    # going on to a confidence: the target's probability ends at or above it, after more steps
+    sure, more = attacks.fool(lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps,
+                              confidence=0.9)
+    with torch.no_grad():
+        p_sure = lite0(sure).softmax(1)[:, target]
+    assert (more >= 0).all() and (p_sure >= 0.9).all(), (more, p_sure)
+    assert ((more > 0) == (probs[:, target] < 0.9)).all()
+
+
+def test_fool_rejects_bad_settings(model):
+    x = torch.rand(1, 3, 16, 16)
+    for kw in (dict(step_size=0.0), dict(max_steps=-1), dict(confidence=1.0), dict(confidence=-0.1)):
+        with pytest.raises(ValueError, match="step_size"):
+            attacks.fool(model, x, 0, **kw)
 
 
 @pytest.mark.parametrize("eps", [1 / 255, 8 / 255])

@@ -101,7 +101,7 @@ SETTINGS: dict[str, Settings] = {
     ),
     "offline": Settings(
         name="offline", model="efficientnet_lite0", image_size=224, batch_size=16,
-        smoothgrad_samples=32, ig_steps=128,
+        smoothgrad_samples=32, ig_steps=256,
         cmv_size=160, cmv_steps=96,
         fool_steps=100, attack_batch=14, pgd_steps=10, fool_step=0.25,
         style_size=224, style_steps=100, style_grid_size=128, style_grid_steps=100,
@@ -113,7 +113,7 @@ SETTINGS: dict[str, Settings] = {
     ),
     "smoke": Settings(
         name="smoke", model="efficientnet_lite0", image_size=96, batch_size=4,
-        smoothgrad_samples=4, ig_steps=8,
+        smoothgrad_samples=4, ig_steps=256,
         cmv_size=64, cmv_steps=3,
         fool_steps=30, attack_batch=4, pgd_steps=2, fool_step=1.0,
         style_size=64, style_steps=4, style_grid_size=32, style_grid_steps=3,

@@ -11,7 +11,8 @@ of the course, with the model called on large batches.
   values add up to score(image) - score(fully blurred image).
 
 Both explain the model's *score* for `target`: the softmax probability for a single-label classifier,
-the sigmoid for a multi-label one (`model.multilabel`), or the raw logit (`score="logit"`).
+the sigmoid for a multi-label one (`model.multilabel`), or the raw logit (`score="logit"`). With
+`progress=True` a bar counts the images explained (each costs `num_samples` or `max_evals` model calls).
 """
 from __future__ import annotations
 
@@ -67,12 +68,19 @@ def predict_numpy(model: nn.Module, batch_size: int = 128, score: str | None = N
     return predict
 
 
+def _bar(items: list, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="image", disable=not progress, leave=False)
+
+
 def lime_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, num_samples: int,
               n_segments: int = 50, compactness: float = 10.0, batch_size: int = 128, score: str | None = None,
-              seed: int = 0) -> torch.Tensor:
+              seed: int = 0, progress: bool = False) -> torch.Tensor:
     """LIME maps `(N, H, W)` (signed superpixel weights, in score units per superpixel) for images `x`
     `(N, 3, H, W)` in [0, 1] and `target` (int or `(N,)`), from `num_samples` perturbed images each.
-    `n_segments`: about how many SLIC superpixels (50 suits 224 px; fewer for small images)."""
+    `n_segments`: about how many SLIC superpixels (50 suits 224 px; fewer for small images).
+    `progress`: show a bar over the images."""
     from lime import lime_image
     from skimage.segmentation import slic
 
@@ -95,7 +103,8 @@ def lime_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, num
     lime_image.tqdm = functools.partial(original_tqdm, disable=True)
     maps = []
     try:
-        for img, t in zip(x.detach().cpu().permute(0, 2, 3, 1).double().numpy(), targets):
+        images = list(x.detach().cpu().permute(0, 2, 3, 1).double().numpy())
+        for img, t in _bar(list(zip(images, targets)), f"LIME ({num_samples} samples per image)", progress):
             explainer = lime_image.LimeImageExplainer(random_state=seed)
             exp = explainer.explain_instance(img, predict, labels=(t,), top_labels=None, num_features=10 ** 6,
                                              num_samples=num_samples, batch_size=batch_size,
@@ -117,10 +126,12 @@ def _blurred(img: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def shap_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, max_evals: int,
-              batch_size: int = 128, score: str | None = None, blur_sigma: float | None = None) -> torch.Tensor:
+              batch_size: int = 128, score: str | None = None, blur_sigma: float | None = None,
+              progress: bool = False) -> torch.Tensor:
     """Partition-SHAP maps `(N, H, W)` (signed, summed over colour channels) for images `x` `(N, 3, H, W)` in
     [0, 1] and `target` (int or `(N,)`), from about `max_evals` model evaluations each. Hidden regions show
-    the image blurred with a Gaussian of `blur_sigma` pixels (default: an eighth of the side)."""
+    the image blurred with a Gaussian of `blur_sigma` pixels (default: an eighth of the side).
+    `progress`: show a bar over the images."""
     import shap
 
     _check_images(x)
@@ -128,7 +139,7 @@ def shap_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, max
     h, w = x.shape[-2:]
     sigma = blur_sigma if blur_sigma is not None else max(h, w) / 8
     maps = []
-    for img, t in zip(x.detach().cpu(), targets):
+    for img, t in _bar(list(zip(x.detach().cpu(), targets)), f"SHAP ({max_evals} evaluations per image)", progress):
         background = _blurred(img, sigma).permute(1, 2, 0).numpy().astype(np.float32)
         masker = shap.maskers.Image(background, shape=(h, w, 3))
         predict = predict_numpy(model, batch_size, score, columns=[t])

@@ -14,11 +14,14 @@
 `pets_splits` / `celeba_splits` give deterministic subsets (sizes from `cfg.case_*`) as torch data sets of
 images `(3, S, S)` in [0, 1]; `pet_masks` and `landmark_mask` give the ground truth the case study scores
 explanations against. `prepare_pets` / `prepare_celeba` find the data, download it in `full` (with a
-progress bar, checksums and manual instructions when the host refuses), or write miniature look-alikes
-in the same formats in `smoke` (`make_fake_pets`, `make_fake_celeba`), so the same parsing code runs.
+progress bar, checksums and manual instructions when the host refuses), or write look-alikes in the same
+formats in `offline` and `smoke` (`make_fake_pets`, `make_fake_celeba`: drawn pets and faces, as many as
+the profile's subsets need), so the same parsing code runs. Numbers measured on the look-alikes describe
+the look-alikes only.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tarfile
@@ -82,8 +85,8 @@ ATTRIBUTE_PARTS: dict[str, tuple[str, ...]] = {
     "Big_Nose": ("nose",), "Pointy_Nose": ("nose",),
 }
 
-SMOKE_PETS = 60  # images in the look-alike Pets (36 trainval, 24 test)
-SMOKE_CELEBA = 80  # images in the look-alike CelebA (48 train, 16 val, 16 test)
+SMOKE_PETS = 60  # the fewest images in a look-alike Pets (36 trainval, 24 test); more when a profile needs more
+SMOKE_CELEBA = 80  # the fewest images in a look-alike CelebA (48 train, 16 val, 16 test); likewise
 
 
 class DataUnavailable(DownloadError):
@@ -471,25 +474,59 @@ def fetch_celeba(root: str | os.PathLike | None = None, progress: bool = True,
     return base
 
 
+def lookalike_sizes(n_train: int, n_val: int, n_test: int) -> tuple[int, int]:
+    """(Pets, CelebA) image counts of look-alikes large enough for subsets of `n_train`, `n_val` and `n_test`
+    images (the look-alikes put 60% of Pets in trainval and 40% in test, and 60/20/20% of CelebA in its
+    train/val/test partitions); at least `SMOKE_PETS` and `SMOKE_CELEBA`."""
+    if min(n_train, n_val, n_test) < 0:
+        raise ValueError(f"subset sizes must be >= 0; got {n_train}, {n_val}, {n_test}.")
+    pets = max(math.ceil((n_train + n_val) / 0.6), math.ceil(n_test / 0.4)) + 2
+    celeba = max(math.ceil(n_train / 0.6), math.ceil(n_val / 0.2), math.ceil(n_test / 0.2)) + 2
+    return max(SMOKE_PETS, pets), max(SMOKE_CELEBA, celeba)
+
+
+def _lookalike_folder(root: str | os.PathLike | None) -> Path:
+    return Path(root) if root is not None else data_dir() / get_profile().name
+
+
+def _profile_lookalike_sizes() -> tuple[int, int]:
+    cfg = get_profile().settings
+    return lookalike_sizes(cfg.case_train_images, cfg.case_val_images, cfg.case_test_images)
+
+
 def prepare_pets(root: str | os.PathLike | None = None, progress: bool = True) -> Path:
-    """The Oxford-IIIT Pet folder for the current profile: the real one in `full` (`fetch_pets`), the
-    look-alike written by `make_fake_pets` under `<data_dir>/smoke` in `smoke`."""
+    """The Oxford-IIIT Pet folder for the current profile: the real one in `full` (`fetch_pets`); in
+    `offline` and `smoke` the look-alike written by `make_fake_pets` under `<data_dir>/<profile>` (or
+    `root`), with as many images as the profile's subsets need (`lookalike_sizes`). A look-alike of
+    another size is written again."""
     if get_profile().full:
         return fetch_pets(root, progress)
-    base = Path(root or data_dir() / "smoke") / PETS_FOLDER
-    return base if _pets_ready(base) else make_fake_pets(base.parent, SMOKE_PETS)
+    n = _profile_lookalike_sizes()[0]
+    base = _lookalike_folder(root) / PETS_FOLDER
+    if _pets_ready(base):
+        if len(read_pet_list(base)) == n:
+            return base
+        shutil.rmtree(base)
+    return make_fake_pets(base.parent, n)
 
 
 def prepare_celeba(root: str | os.PathLike | None = None, progress: bool = True) -> Path:
-    """The CelebA folder for the current profile: the real one in `full` (`fetch_celeba`), the look-alike
-    written by `make_fake_celeba` under `<data_dir>/smoke` in `smoke`."""
+    """The CelebA folder for the current profile: the real one in `full` (`fetch_celeba`); in `offline`
+    and `smoke` the look-alike written by `make_fake_celeba` under `<data_dir>/<profile>` (or `root`), with
+    as many faces as the profile's subsets need (`lookalike_sizes`). A look-alike of another size is
+    written again."""
     if get_profile().full:
         return fetch_celeba(root, progress)
-    base = Path(root or data_dir() / "smoke") / CELEBA_FOLDER
-    return base if _celeba_ready(base) else make_fake_celeba(base.parent, SMOKE_CELEBA)
+    n = _profile_lookalike_sizes()[1]
+    base = _lookalike_folder(root) / CELEBA_FOLDER
+    if _celeba_ready(base):
+        if len(read_celeba_partition(base)) == n:
+            return base
+        shutil.rmtree(base)
+    return make_fake_celeba(base.parent, n)
 
 
-# --------------------------------------------------------------------------- look-alikes for smoke
+# ------------------------------------------------------------------ look-alikes for offline and smoke
 
 def _publish(tmp: Path, base: Path) -> Path:
     # Move a finished folder into place in one step (a concurrent or interrupted writer leaves no half).
@@ -595,11 +632,11 @@ def _fake_face(rng: np.random.Generator, attrs: dict[str, bool], lm: np.ndarray)
     nx, ny = lm[2]
     d.line((nx, ny - 14, nx - 4, ny, nx + 4, ny), fill=tuple(int(v * 0.8) for v in skin), width=2)
     (lx, ly), (rx, ry) = lm[3], lm[4]
-    lips = (200, 20, 60) if attrs["Wearing_Lipstick"] else (170, 90, 90)
+    lips = (205, 15, 60) if attrs["Wearing_Lipstick"] else (165, 95, 90)  # 7 px: wide enough to keep its colour in a JPEG
     if attrs["Smiling"]:
-        d.arc((lx, ly - 10, rx, ry + 10), start=10, end=170, fill=lips, width=4)
+        d.arc((lx, ly - 10, rx, ry + 10), start=10, end=170, fill=lips, width=7)
     else:
-        d.line((lx, ly, rx, ry), fill=lips, width=4)
+        d.line((lx, ly, rx, ry), fill=lips, width=7)
     return img
 
 

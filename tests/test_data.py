@@ -265,3 +265,36 @@ def test_prepare_in_smoke_writes_lookalikes_once(tmp_path, monkeypatch):
     celeba = data.prepare_celeba(progress=False)
     assert len(data.read_celeba_partition(celeba)) == data.SMOKE_CELEBA
     assert not [p for p in (tmp_path / "smoke").iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_lookalike_sizes_cover_the_profile_subsets():
+    assert data.lookalike_sizes(16, 4, 8) == (data.SMOKE_PETS, data.SMOKE_CELEBA)  # small profiles: the floor
+    pets, celeba = data.lookalike_sizes(256, 64, 128)
+    assert round(0.6 * pets) >= 256 + 64 and pets - round(0.6 * pets) >= 128
+    assert round(0.6 * celeba) >= 256 and round(0.2 * celeba) >= 64 and celeba - round(0.6 * celeba) - round(0.2 * celeba) >= 128
+    with pytest.raises(ValueError):
+        data.lookalike_sizes(-1, 0, 0)
+
+
+def test_prepare_writes_lookalikes_sized_for_the_profile_and_rewrites_a_wrong_size(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from helpers import config
+
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    settings = replace(config.SETTINGS["offline"], case_train_images=40, case_val_images=8, case_test_images=30)
+    monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", settings))
+    n_pets, n_celeba = data.lookalike_sizes(40, 8, 30)
+    assert n_pets > data.SMOKE_PETS and n_celeba > data.SMOKE_CELEBA
+    pets = data.prepare_pets(progress=False)
+    assert pets == tmp_path / "offline" / data.PETS_FOLDER and len(data.read_pet_list(pets)) == n_pets
+    splits = data.pets_splits(pets, 32, 40, 8, 30)
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [40, 8, 30]
+    celeba = data.prepare_celeba(progress=False)
+    faces = data.celeba_splits(celeba, 32, ["Smiling"], 40, 8, 30)
+    assert [len(faces[k]) for k in ("train", "val", "test")] == [40, 8, 30]
+    # a look-alike of another size (an older setting) is written again with the profile's size
+    small = replace(settings, case_train_images=16, case_val_images=4, case_test_images=8)
+    monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", small))
+    assert len(data.read_pet_list(data.prepare_pets(progress=False))) == data.SMOKE_PETS
+    assert len(data.read_celeba_partition(data.prepare_celeba(progress=False))) == data.SMOKE_CELEBA

@@ -1,5 +1,6 @@
-"""Case-study fine-tuning (helpers.train): the prefix/suffix split, checkpoints that a re-run reuses, resume
-after an interruption, and the accuracy scores; plus the batched LIME/SHAP maps (helpers.blackbox)."""
+"""Case-study fine-tuning (helpers.train): the head and last block found the same way for every model, the
+prefix/suffix split, checkpoints that a re-run reuses (and that record the starting weights), resume after an
+interruption, and the accuracy scores; plus the batched LIME/SHAP maps (helpers.blackbox)."""
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ def pets(tmp_path_factory):
     return data.pets_splits(base, SIZE, n_train=6, n_val=3, n_test=4)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg19"])
+@pytest.mark.parametrize("name", ["resnet18", "vgg19", "efficientnet_lite0", "xception"])
 def test_split_model_reproduces_the_forward_pass(name):
     model = train.new_head(helpers.load_model(name, device="cpu"), ["a", "b", "c"], multilabel=True)
     x = torch.rand(2, 3, SIZE, SIZE)
@@ -28,6 +29,49 @@ def test_split_model_reproduces_the_forward_pass(name):
     state = train._trainable_state(model)
     assert state and all(k.startswith(head + block) for k in state)
     assert helpers.get_layer(model, model.target_layer_name) in list(suffix.modules())  # Grad-CAM layer is trained
+    assert not any(m in list(prefix.modules()) for m in suffix.modules() if list(m.parameters()))  # disjoint halves
+
+
+@pytest.mark.parametrize("name, head, block", [
+    ("resnet18", "fc", ["layer4", "avgpool"]),
+    ("vgg19", "classifier.6", [f"features.{i}" for i in range(28, 37)] + ["avgpool"]),
+    ("efficientnet_lite0", "classifier", ["blocks.6", "conv_head", "bn2", "global_pool"]),
+])
+def test_head_and_last_block_are_found_from_the_structure(name, head, block):
+    model = helpers.load_model(name, device="cpu")
+    assert train.head_name(model.net) == head
+    assert train.trainable_parts(model) == (head, block)
+    train.new_head(model, ["x", "y"], multilabel=False)
+    assert model.net.get_submodule(head).out_features == 2 and model(torch.rand(1, 3, SIZE, SIZE)).shape == (1, 2)
+    _, block_keys = train._trainable_keys(model)
+    trained = {k for k in model.state_dict() if k.startswith(block_keys)}
+    assert trained and all(k.split(".")[1] in {b.split(".")[0] for b in block} for k in trained)
+    assert not any(k.startswith(f"net.{head}.") for k in trained)
+
+
+def test_new_head_leaves_the_global_generator_alone():
+    model = helpers.load_model("resnet18", device="cpu")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train.new_head(model, ["a", "b"], multilabel=False)
+    assert torch.equal(torch.rand(3), expected)
+    first = model.net.fc.weight.clone()
+    train.new_head(model, ["a", "b"], multilabel=False)
+    assert torch.equal(model.net.fc.weight, first)  # the same initial head on every run
+    with pytest.raises(ValueError, match="at least one label"):
+        train.new_head(model, [], multilabel=False)
+
+
+def test_a_network_that_does_not_run_its_children_in_order_is_refused():
+    model = helpers.load_model("resnet18", device="cpu")
+    model.net.bn1.bias.data.fill_(-0.5)  # so that bn1 and relu do not commute
+    order = list(model.net._modules)  # conv1, bn1, relu, ...: list relu before bn1, as if forward ran it first
+    i, j = order.index("bn1"), order.index("relu")
+    order[i], order[j] = order[j], order[i]
+    model.net._modules = type(model.net._modules)((k, model.net._modules[k]) for k in order)
+    with pytest.raises(RuntimeError, match="do not reproduce"):
+        train.split_model(model)
 
 
 class _CountingAdamW(torch.optim.AdamW):
@@ -83,6 +127,35 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(pets, tmp_path
         assert torch.allclose(resumed.model(x), straight.model(x), atol=1e-5)
 
 
+def test_fine_tuning_lite0_trains_only_its_last_block_and_head(pets, tmp_path):
+    before = helpers.load_model("efficientnet_lite0", device="cpu").state_dict()
+    result = train.fine_tune("efficientnet_lite0", pets["train"], pets["val"], ["cat", "dog"], head_epochs=1,
+                             block_epochs=1, batch_size=4, checkpoint=tmp_path / "lite0.pt", progress=False,
+                             device="cpu")
+    after = result.model.state_dict()
+    changed = {k for k in before if k in after and before[k].shape == after[k].shape
+               and not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("net.blocks.6.", "net.conv_head.", "net.bn2.", "net.classifier."))
+                           for k in changed)
+    assert any(k.startswith("net.blocks.6.") for k in changed)  # the block was trained, not only the head
+    assert result.model.net.classifier.out_features == 2
+    assert torch.load(tmp_path / "lite0.pt", weights_only=True)["meta"]["pretrained"] is True  # its weights ship
+
+
+def test_checkpoint_records_whether_the_model_was_pretrained(pets, tmp_path, monkeypatch):
+    _run(pets, tmp_path / "random.pt", monkeypatch, block_epochs=0, pretrained=False)
+    assert torch.load(tmp_path / "random.pt", weights_only=True)["meta"]["pretrained"] is False
+    # in smoke no ResNet-18 weights are cached here, so the default is random weights, and says so
+    monkeypatch.setattr(train, "_pretrained_default", lambda spec: False)
+    _run(pets, tmp_path / "default.pt", monkeypatch, block_epochs=0)
+    assert torch.load(tmp_path / "default.pt", weights_only=True)["meta"]["pretrained"] is False
+    monkeypatch.setattr(train, "_pretrained_default", lambda spec: True)
+    monkeypatch.setattr(train, "load_model", lambda name, pretrained, **kw: helpers.load_model(name, pretrained=False, **kw))
+    second, steps = _run(pets, tmp_path / "default.pt", monkeypatch, block_epochs=0)
+    assert steps == 2 and second.start_epoch == 0  # a checkpoint from other starting weights is not reused
+    assert torch.load(tmp_path / "default.pt", weights_only=True)["meta"]["pretrained"] is True
+
+
 def test_multilabel_training_on_celeba_lookalike(tmp_path):
     base = data.make_fake_celeba(tmp_path, 20)
     splits = data.celeba_splits(base, SIZE, ["Eyeglasses", "Smiling"], n_train=6, n_val=3, n_test=3)
@@ -107,7 +180,7 @@ def test_accuracy_scores():
 
 def test_unknown_model_is_refused(pets):
     with pytest.raises(ValueError, match="resnet18"):
-        train.fine_tune("alexnet", pets["train"], pets["val"], ["cat", "dog"], head_epochs=1, block_epochs=0,
+        train.fine_tune("googlenet", pets["train"], pets["val"], ["cat", "dog"], head_epochs=1, block_epochs=0,
                         batch_size=4, checkpoint=None, progress=False)
 
 
@@ -132,7 +205,8 @@ def test_lime_is_batched_and_paints_superpixels():
     x[0, :, :12] = 1 - x[0, :, :12]  # image 0: two halves with a little texture (LIME fills a superpixel
     x[0] = (x[0] + 0.05 * torch.rand(3, 24, 24)).clamp(0, 1)  # with its mean colour: flat ones would not change)
     x[1] = torch.rand(3, 24, 24)  # image 1: noise, where SLIC finds one region and a grid is used
-    maps = blackbox.lime_maps(model, x, torch.tensor([0, 2]), num_samples=50, n_segments=8, batch_size=32)
+    maps = blackbox.lime_maps(model, x, torch.tensor([0, 2]), num_samples=50, n_segments=8, batch_size=32,
+                              progress=True)
     assert maps.shape == (2, 24, 24)
     assert max(model.calls) == 32 and sum(model.calls) == 2 * 50  # 50 samples per image, 32 at a time
     for m in maps:

@@ -108,8 +108,8 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=256, case_test_images=128, case_epochs=4,
         lime_samples=300, shap_evals=300,
         case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=4,
-        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
-        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
+        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=16,
+        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8,
     ),
     "smoke": Settings(
         name="smoke", model="efficientnet_lite0", image_size=96, batch_size=4,

@@ -213,3 +213,114 @@ def test_ssim_matches_skimage():
     assert torch.allclose(metrics.ssim(a, 3 * a + 1), torch.ones(2), atol=1e-6)
     with pytest.raises(ValueError, match="window"):
         metrics.ssim(torch.rand(1, 8, 8), torch.rand(1, 8, 8))
+
+
+# ------------------------------------------------------------------------------ imputation (ROAD)
+
+def _road_system_solution(img: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """ROAD's linear system solved exactly with scipy: every removed pixel equals the weighted mean of its
+    neighbours inside the image (1/6 direct, 1/12 diagonal), kept pixels are fixed."""
+    from scipy.sparse import lil_matrix
+    from scipy.sparse.linalg import spsolve
+
+    c, h, w = img.shape
+    missing = np.argwhere(removed)
+    index = -np.ones((h, w), dtype=int)
+    index[removed] = np.arange(len(missing))
+    a = lil_matrix((len(missing), len(missing)))
+    b = np.zeros((len(missing), c))
+    for k, (y, x) in enumerate(missing):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = y + dy, x + dx
+                if (dy, dx) == (0, 0) or not (0 <= yy < h and 0 <= xx < w):
+                    continue
+                weight = 1 / 6 if 0 in (dy, dx) else 1 / 12
+                a[k, k] += weight
+                if removed[yy, xx]:
+                    a[k, index[yy, xx]] -= weight
+                else:
+                    b[k] += weight * img[:, yy, xx]
+    out = img.copy()
+    out[:, removed] = spsolve(a.tocsc(), b).T
+    return out
+
+
+def test_linear_imputation_solves_roads_linear_system():
+    g = torch.Generator().manual_seed(0)
+    x = metrics.gaussian_blur(torch.rand(3, 3, 28, 30, generator=g), 1.5)
+    removed = torch.rand(3, 28, 30, generator=g) < 0.5  # scattered holes
+    removed[1] = False
+    removed[1, 4:22, 6:27] = True  # one large hole
+    removed[2, :10, :12] = True  # a hole in a corner, touching two borders
+    got = metrics.linear_imputation(x, removed, iterations=1000)
+    for i in range(3):
+        expected = _road_system_solution(x[i].double().numpy(), removed[i].numpy())
+        assert np.allclose(got[i].numpy(), expected, atol=2e-5), i
+    # the default few sweeps are already close (the coarse-to-fine start does most of the work)
+    quick = metrics.linear_imputation(x, removed)
+    assert (quick - got).abs().max() < 0.03 and (quick - got).abs().mean() < 2e-3
+    # kept pixels are returned exactly
+    keep = ~removed[:, None].expand_as(x)
+    assert torch.equal(got[keep], x[keep]) and torch.equal(quick[keep], x[keep])
+
+
+def test_linear_imputation_keeps_a_linear_ramp_and_fills_empty_images_with_grey():
+    yy, xx = torch.meshgrid(torch.linspace(0.1, 0.9, 24), torch.linspace(0.2, 0.7, 24), indexing="ij")
+    ramp = torch.stack([yy, xx, 0.5 * (yy + xx)])[None]  # (1, 3, 24, 24); linear, so its own neighbours' mean
+    removed = torch.zeros(1, 24, 24, dtype=torch.bool)
+    removed[0, 3:20, 5:21] = True  # interior: the ramp is the solution
+    assert torch.allclose(metrics.linear_imputation(ramp, removed, iterations=200), ramp, atol=1e-4)
+    everything = torch.ones(1, 24, 24, dtype=torch.bool)
+    assert torch.allclose(metrics.linear_imputation(ramp, everything), torch.full_like(ramp, 0.5))
+
+
+def test_linear_imputation_noise_is_local_and_only_in_the_holes():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 16, 16, generator=g)
+    removed = torch.rand(2, 16, 16, generator=g) < 0.3
+    state = torch.random.get_rng_state()
+    a = metrics.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
+    b = metrics.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
+    plain = metrics.linear_imputation(x, removed)
+    assert torch.equal(torch.random.get_rng_state(), state), "the global RNG must not be used"
+    assert torch.equal(a, b)
+    keep = ~removed[:, None].expand_as(x)
+    assert torch.equal(a[keep], x[keep])
+    diff = (a - plain)[~keep]
+    assert 0.02 < diff.std() < 0.08  # about the noise's standard deviation (less where clamped)
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        metrics.linear_imputation(x, removed[0])
+    with pytest.raises(ValueError, match=">= 0"):
+        metrics.linear_imputation(x, removed, noise=-1.0)
+
+
+def test_imputed_deletion_curve_repairs_scattered_holes_but_not_a_removed_region():
+    h = w = 24
+    region = torch.zeros(h, w)
+    region[4:12, 6:16] = 1
+    model = RegionModel(region)
+    g = torch.Generator().manual_seed(2)
+    # a smooth image, bright in the region: the model's class-0 logit is 8 x the region's mean
+    x = metrics.gaussian_blur(torch.rand(3, 3, h, w, generator=g), 2.0) * 0.5 + 0.5 * region
+    true_map = region.expand(3, h, w) + 0.01 * torch.rand(3, h, w, generator=g)
+    random_map = torch.rand(3, h, w, generator=g)
+    steps = 12
+    road_true = metrics.imputed_deletion_curve(model, x, true_map, 0, steps=steps, noise=0.0, batch_size=7,
+                                                 score="logit")
+    model.calls.clear()
+    road_rand = metrics.imputed_deletion_curve(model, x, random_map, 0, steps=steps, noise=0.0, batch_size=7,
+                                                 score="logit")
+    assert road_rand.shape == (3, steps + 1)
+    assert max(model.calls) <= 7 and sum(model.calls) == 3 * (steps + 1)
+    clean = model(x)[:, 0]  # logits (probabilities saturate near 1 here)
+    assert torch.allclose(road_true[:, 0], clean) and torch.allclose(road_rand[:, 0], clean)
+    # scattered holes are filled from their neighbours: with half the pixels removed the score has moved a
+    # quarter as much as with the same random order to black (which loses half of it)
+    black_rand = metrics.deletion_curve(model, x, random_map, 0, steps=steps, score="logit")
+    black_drop, road_drop = clean - black_rand[:, steps // 2], (clean - road_rand[:, steps // 2]).abs()
+    assert torch.all(black_drop > 2.0) and torch.all(road_drop < 0.25 * black_drop)
+    # removing the region the model reads (its pixels ranked first) is not repaired: the true map wins
+    assert torch.all(metrics.auc(road_true) < metrics.auc(road_rand) - 1.0)
+    with pytest.raises(ValueError, match="Upsample"):
+        metrics.imputed_deletion_curve(model, x, torch.rand(3, 12, 12), 0)

@@ -59,7 +59,7 @@ class Settings:
     fool_steps: int
     attack_batch: int
     pgd_steps: int
-    fool_step: float  # L2 length of one fooling step, [0, 1] pixel units (random weights need far more)
+    fool_step: float  # L2 length of one fooling step, [0, 1] pixel units
     # 05 style transfer
     style_size: int
     style_steps: int

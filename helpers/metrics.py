@@ -163,6 +163,20 @@ def importance_ranks(maps: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
+def _curve_args(x: torch.Tensor, maps: torch.Tensor, target: int | torch.Tensor, steps: int,
+                batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checks every perturbation curve makes: maps `(N, H, W)` matching images `x` `(N, 3, H, W)`, steps and
+    batch size >= 1; returns the maps on `x`'s device and the targets `(N,)`."""
+    maps = _check_maps(maps).to(x.device)
+    n, _, h, w = x.shape
+    if maps.shape != (n, h, w):
+        raise ValueError(f"maps must be (N, H, W) = {(n, h, w)} to match the images; got {tuple(maps.shape)}. "
+                         "Upsample maps to the image size first.")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1; got {steps}, {batch_size}.")
+    return maps, _targets(target, n, x.device)
+
+
 @torch.no_grad()
 def replacement_curve(model: torch.nn.Module, start: torch.Tensor, end: torch.Tensor, maps: torch.Tensor,
                       target: int | torch.Tensor, steps: int = 50, batch_size: int = 64,
@@ -177,14 +191,8 @@ def replacement_curve(model: torch.nn.Module, start: torch.Tensor, end: torch.Te
     check_images(start, "start")
     if end.shape != start.shape:
         raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} must have the same shape.")
-    maps = _check_maps(maps).to(start.device)
+    maps, tgt = _curve_args(start, maps, target, steps, batch_size)
     n, c, h, w = start.shape
-    if maps.shape != (n, h, w):
-        raise ValueError(f"maps must be (N, H, W) = {(n, h, w)} to match the images; got {tuple(maps.shape)}. "
-                         "Upsample maps to the image size first.")
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1; got {steps}, {batch_size}.")
-    tgt = _targets(target, n, start.device)
     to_score = _score_fn(score)
     ranks = importance_ranks(maps)  # (N, P)
     counts = torch.round(torch.arange(steps + 1, device=start.device, dtype=torch.float64) * (h * w) / steps).long()
@@ -307,14 +315,8 @@ def imputed_deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.
     time.
     """
     check_images(x)
-    maps = _check_maps(maps).to(x.device)
+    maps, tgt = _curve_args(x, maps, target, steps, batch_size)
     n, _, h, w = x.shape
-    if maps.shape != (n, h, w):
-        raise ValueError(f"maps must be (N, H, W) = {(n, h, w)} to match the images; got {tuple(maps.shape)}. "
-                         "Upsample maps to the image size first.")
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1; got {steps}, {batch_size}.")
-    tgt = _targets(target, n, x.device)
     to_score = _score_fn(score)
     g = torch.Generator(device=x.device).manual_seed(seed)
     ranks = importance_ranks(maps)

@@ -29,10 +29,10 @@ from matplotlib import colormaps
 from PIL import Image
 from torch import nn
 
-from .config import get_profile, random_weights
+from .config import get_profile
 from .device import get_device
 from .images import SAMPLES, ImageLike, load_image, preprocess
-from .models import MODELS, Classifier, get_layer, layer_names, load_model, weights_available
+from .models import MODELS, Classifier, get_layer, has_pretrained_weights, layer_names, load_model
 from .viz import MAP_CMAP, SIGNED_CMAP, as_image, normalize_map
 
 PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
@@ -304,7 +304,7 @@ class Explorer:
         name = name or self.model_name
         if name not in self.model_names:
             raise ValueError(f"unknown model {name!r}; choose one of {', '.join(self.model_names)}.")
-        return not random_weights() and (get_profile().full or weights_available(name))
+        return has_pretrained_weights(name)
 
     def _count_call(self, module: nn.Module, inputs: tuple) -> None:
         self.model_calls += 1

@@ -233,17 +233,14 @@ def map_state_dict_by_position(source: dict[str, torch.Tensor], target: dict[str
     return {kt: vs for kt, vs in zip(target, source.values())}
 
 
-def _pretrained_default(spec: ModelSpec) -> bool:
-    """Whether `load_model(pretrained=None)` loads ImageNet weights (see `load_model`)."""
+def has_pretrained_weights(name: str) -> bool:
+    """Whether `load_model(name)` (with `pretrained=None`) loads ImageNet weights in this profile: always for
+    EfficientNet-Lite0 (they ship with its package), in `full` for every model, in `offline` and `smoke` only
+    when the file is already cached; never with `COURSE_WEIGHTS=random`. ValueError for an unknown name."""
+    spec = model_spec(name)
     if random_weights():
         return False
-    if spec.ships_weights or get_profile().full:
-        return True
-    if weights_available(spec.name):
-        return True
-    print(f"{spec.name}: no ImageNet weights in the {get_profile().name} profile (nothing is downloaded; "
-          f"{weights_file(spec.name).name} is not in {weights_dir()}), so it has RANDOM weights.")
-    return False
+    return spec.ships_weights or get_profile().full or weights_available(spec.name)
 
 
 def load_model(name: str, pretrained: bool | None = None, device: torch.device | str | None = None,
@@ -262,7 +259,10 @@ def load_model(name: str, pretrained: bool | None = None, device: torch.device |
     """
     spec = model_spec(name)
     if pretrained is None:
-        pretrained = _pretrained_default(spec)
+        pretrained = has_pretrained_weights(spec.name)
+        if not pretrained and not random_weights():
+            print(f"{spec.name}: no ImageNet weights in the {get_profile().name} profile (nothing is downloaded; "
+                  f"{weights_file(spec.name).name} is not in {weights_dir()}), so it has RANDOM weights.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random weights are the same on every run
         net = spec.build()

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .config import data_dir
-from .models import Classifier, _pretrained_default, load_model, model_spec
+from .models import Classifier, has_pretrained_weights, load_model, model_spec
 
 # model name -> the first module of its last block (a dotted name inside `Classifier.net`): the part of the
 # network trained together with the new head, from this module up to the top-level module holding the head.
@@ -263,7 +263,7 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
         raise ValueError("fine_tune needs non-empty training and validation sets.")
     multilabel = train_set[0][1].ndim == 1
     if pretrained is None:
-        pretrained = _pretrained_default(model_spec(key))
+        pretrained = has_pretrained_weights(key)
     model = load_model(key, pretrained=pretrained, device=device, frozen=True)
     new_head(model, labels, multilabel)
     device = next(model.parameters()).device

@@ -146,10 +146,10 @@ def test_checkpoint_records_whether_the_model_was_pretrained(pets, tmp_path, mon
     _run(pets, tmp_path / "random.pt", monkeypatch, block_epochs=0, pretrained=False)
     assert torch.load(tmp_path / "random.pt", weights_only=True)["meta"]["pretrained"] is False
     # in smoke no ResNet-18 weights are cached here, so the default is random weights, and says so
-    monkeypatch.setattr(train, "_pretrained_default", lambda spec: False)
+    monkeypatch.setattr(train, "has_pretrained_weights", lambda name: False)
     _run(pets, tmp_path / "default.pt", monkeypatch, block_epochs=0)
     assert torch.load(tmp_path / "default.pt", weights_only=True)["meta"]["pretrained"] is False
-    monkeypatch.setattr(train, "_pretrained_default", lambda spec: True)
+    monkeypatch.setattr(train, "has_pretrained_weights", lambda name: True)
     monkeypatch.setattr(train, "load_model", lambda name, pretrained, **kw: helpers.load_model(name, pretrained=False, **kw))
     second, steps = _run(pets, tmp_path / "default.pt", monkeypatch, block_epochs=0)
     assert steps == 2 and second.start_epoch == 0  # a checkpoint from other starting weights is not reused

@@ -2,8 +2,9 @@
 
 For each notebook (found by glob, so notebooks added later are covered) one kernel runs it cell by cell in
 the smoke profile; at each exercise it runs the stub (the student's starting point), then the check cell,
-which must fail, then the solution, then the check cell, which must pass, and goes on. Nothing else runs
-twice.
+which must fail, then each wrong answer recorded in the solution cell's metadata (a plausible mistake: see
+tools/make_student.py), then the check cell, which must fail on each, then the solution, then the check cell,
+which must pass, and goes on. Nothing else runs twice.
 """
 from __future__ import annotations
 
@@ -104,6 +105,30 @@ def test_make_student_writes_every_notebook_with_stubs_only(tmp_path):
                 assert a.source == b.source
             if b.cell_type == "code":
                 assert b.outputs == [] and b.execution_count is None
+                assert "wrong_answers" not in b.metadata
+
+
+def test_wrong_answers_are_edits_of_the_solution():
+    cell = nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return x.sum() + 1\n    ### END SOLUTION")
+    cell.metadata["wrong_answers"] = [{"why": "mean", "replace": [["x.sum()", "x.mean()"]]},
+                                      {"why": "two edits", "replace": [["+ 1", "- 1"], ["return", "return -"]]}]
+    assert ms.wrong_answers(cell) == [("mean", "def f(x):\n    return x.mean() + 1"),
+                                      ("two edits", "def f(x):\n    return - x.sum() - 1")]
+    cell.metadata["wrong_answers"] = [{"why": "absent", "replace": [["x.max()", "x.min()"]]}]
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        ms.wrong_answers(cell, "nb, cell 1")
+    cell.metadata["wrong_answers"] = [{"why": "", "replace": []}]
+    with pytest.raises(ValueError, match="non-empty"):
+        ms.wrong_answers(cell)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_exercise_lists_two_plausible_wrong_answers(path):
+    nb = nbformat.read(path, as_version=4)
+    few = [f"cell {i} has {len(ms.wrong_answers(nb.cells[i], f'{path.name}, cell {i}'))}"
+           for i, _ in ms.exercises(nb, path.name)
+           if len(ms.wrong_answers(nb.cells[i], f"{path.name}, cell {i}")) < 2]
+    assert not few, f"{path.name}: every exercise needs at least two wrong answers in its metadata; " + "; ".join(few)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -117,10 +142,11 @@ def _errors(cell) -> list[str]:
     return [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
 
 
-def run_exercises(path: Path) -> list[tuple[int, list[str], list[str]]]:
-    """Run notebook `path` once in a kernel; at each exercise run stub, check, solution, check. Returns
-    (solution cell index, errors of the check on the stub, errors of the check on the solution) per
-    exercise; an error anywhere else fails at once."""
+def run_exercises(path: Path) -> list[tuple[int, list[str], list[str], list[str]]]:
+    """Run notebook `path` once in a kernel; at each exercise run stub, check, each wrong answer and the check,
+    then solution, check. Returns (solution cell index, errors of the check on the stub, the `why` of every wrong
+    answer that the check let pass, errors of the check on the solution) per exercise; an error anywhere else
+    fails at once."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
@@ -142,11 +168,17 @@ def run_exercises(path: Path) -> list[tuple[int, list[str], list[str]]]:
             client.execute_cell(stub, i)  # may raise NotImplementedError itself (top-level stubs)
             client.execute_cell(check, pairs[i])
             on_stub = _errors(check)
+            passed_wrong = []
+            for why, source in ms.wrong_answers(cell, f"{path.name}, cell {i}"):
+                client.execute_cell(nbformat.v4.new_code_cell(source), i)  # may raise itself: then the check fails
+                client.execute_cell(check, pairs[i])
+                if not _errors(check):
+                    passed_wrong.append(why)
             solution = nbformat.v4.new_code_cell(ms.solution_source(cell.source))
             client.execute_cell(solution, i)
             assert not _errors(solution), f"{path.name}, cell {i}: the solution fails: {_errors(solution)}"
             client.execute_cell(check, pairs[i])
-            verdicts.append((i, on_stub, _errors(check)))
+            verdicts.append((i, on_stub, passed_wrong, _errors(check)))
     return verdicts
 
 
@@ -162,11 +194,15 @@ def test_the_harness_catches_a_check_that_passes_on_the_stub(tmp_path, monkeypat
         "### BEGIN SOLUTION\nbroken = 1\n### END SOLUTION",
         "assert broken == 2",  # a wrong check: fails on the solution
     ]]
+    nb.cells[1].metadata["wrong_answers"] = [{"why": "off by one", "replace": [["42", "43"]]},
+                                             {"why": "sign", "replace": [["42", "-42"]]}]
+    nb.cells[3].metadata["wrong_answers"] = [{"why": "caught by nothing", "replace": [["42", "41"]]}]
     path = tmp_path / "99_toy.ipynb"
     nbformat.write(nb, path)
     verdicts = run_exercises(path)
-    assert [(i, bool(s), bool(o)) for i, s, o in verdicts] == [(1, True, False), (3, False, False), (5, True, True)]
-    assert "NotImplementedError" in verdicts[0][1][0] and "AssertionError" in verdicts[2][2][0]
+    assert [(i, bool(s), w, bool(o)) for i, s, w, o in verdicts] == [
+        (1, True, [], False), (3, False, ["caught by nothing"], False), (5, True, [], True)]
+    assert "NotImplementedError" in verdicts[0][1][0] and "AssertionError" in verdicts[2][3][0]
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if ms.exercises(nbformat.read(p, as_version=4), p.name)],
@@ -177,6 +213,7 @@ def test_check_cells_fail_on_the_stub_and_pass_on_the_solution(path, monkeypatch
     # its own data folder: `make test` may run the same notebook under nbval at the same time (two workers)
     monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
     verdicts = run_exercises(path)
-    bad = [f"cell {i}: " + ("the check passes on the stub" if not s else f"the check fails on the solution: {o}")
-           for i, s, o in verdicts if not s or o]
+    bad = [f"cell {i}: the check passes on the stub" for i, s, w, o in verdicts if not s]
+    bad += [f"cell {i}: the check passes on the wrong answer {why!r}" for i, s, w, o in verdicts for why in w]
+    bad += [f"cell {i}: the check fails on the solution: {o}" for i, s, w, o in verdicts if o]
     assert verdicts and not bad, f"{path.name}: " + "; ".join(bad)

@@ -7,7 +7,15 @@ code cell. In the student copy the markers and the lines between them become
     raise NotImplementedError("<hint>")
 
 indented like the BEGIN marker. The hint is the first comment line inside the solution, or else the
-comment is plain `# YOUR CODE HERE` and the error says "write your solution here". Everything else (prose, check cells, other code) is kept; outputs are dropped.
+comment is plain `# YOUR CODE HERE` and the error says "write your solution here". Everything else (prose,
+check cells, other code) is kept; outputs are dropped, and so is the solution cell's `wrong_answers` metadata.
+
+`wrong_answers` (in a solution cell's metadata) lists plausible mistakes, each a small edit of the solution:
+
+    [{"why": "mean instead of sum", "replace": [["x.sum(", "x.mean("]]}, ...]
+
+Each `[old, new]` pair is applied in order to the solution's source (markers removed); `old` must occur exactly once.
+tests/test_student.py runs every wrong answer before the check cell, which must fail on each of them.
 
     make student                       # writes student/NN_name.ipynb for every notebooks/NN_name.ipynb
     python tools/make_student.py OUT   # another folder
@@ -104,6 +112,29 @@ def solution_source(source: str) -> str:
     return "\n".join(line for line in source.split("\n") if not _MARK.match(line))
 
 
+def wrong_answers(cell: nbformat.NotebookNode, where: str = "cell") -> list[tuple[str, str]]:
+    """(why, source) for each wrong answer recorded in a solution cell's metadata: the solution's source
+    (markers removed) with that answer's `[old, new]` replacements applied in order. ValueError (naming `where`)
+    for a malformed entry or an `old` that does not occur exactly once."""
+    out = []
+    for k, entry in enumerate(cell.get("metadata", {}).get("wrong_answers", [])):
+        why, pairs = entry.get("why"), entry.get("replace")
+        if not isinstance(why, str) or not why or not isinstance(pairs, list) or not pairs:
+            raise ValueError(f"{where}: wrong answer {k} needs a non-empty 'why' and a non-empty 'replace' list.")
+        source = solution_source(cell.source)
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+                raise ValueError(f"{where}: wrong answer {why!r}: each replacement must be [old, new] strings.")
+            old, new = pair
+            count = source.count(old)
+            if count != 1:
+                raise ValueError(f"{where}: wrong answer {why!r}: {old!r} occurs {count} times in the solution "
+                                 "(it must occur exactly once).")
+            source = source.replace(old, new)
+        out.append((why, source))
+    return out
+
+
 def exercises(nb: nbformat.NotebookNode, where: str = "notebook") -> list[tuple[int, int]]:
     """(solution cell index, check cell index) for each exercise: the check is the next code cell.
     ValueError when a solution cell has no code cell after it."""
@@ -128,6 +159,7 @@ def student_notebook(nb: nbformat.NotebookNode, where: str = "notebook") -> nbfo
                 cell.source = stub_source(cell.source, f"{where}, cell {i}")
             cell.outputs = []
             cell.execution_count = None
+            cell.metadata.pop("wrong_answers", None)
     return out
 
 

@@ -75,7 +75,10 @@ class Settings:
     case_val_images: int  # validation images per epoch (per data set)
     case_head_epochs: int  # epochs training only the new head, before `case_epochs` with the last block
     case_batch: int  # training batch size
-    case_explain_images: int  # images per data set explained with every method (LIME/SHAP are slow)
+    case_explain_images: int  # images per data set explained with LIME and SHAP too (they are slow); raise it for tighter intervals
+    case_positives: int  # test faces per attribute, positive for it, added to the Grad-CAM pool (all 12 landmark attributes)
+    case_split_images: int  # test faces per cell of a correlated-attribute split (group x label), from the whole test split
+    case_second_images: int  # Grad-CAM test images per set for the second model (VGG19, `full` only)
     # 07 evaluating explanations
     synth_images: int  # training images of the generated shape set
     synth_size: int  # their side, pixels
@@ -96,6 +99,7 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
         case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
+        case_positives=60, case_split_images=100, case_second_images=200,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
     ),
@@ -105,9 +109,10 @@ SETTINGS: dict[str, Settings] = {
         cmv_size=160, cmv_steps=96,
         fool_steps=100, attack_batch=14, pgd_steps=10, fool_step=0.25,
         style_size=224, style_steps=100, style_grid_size=128, style_grid_steps=100,
-        case_train_images=256, case_test_images=128, case_epochs=4,
+        case_train_images=512, case_test_images=256, case_epochs=4,
         lime_samples=300, shap_evals=300,
-        case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=4,
+        case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=8,
+        case_positives=40, case_split_images=40, case_second_images=256,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=16,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8,
     ),
@@ -117,9 +122,10 @@ SETTINGS: dict[str, Settings] = {
         cmv_size=64, cmv_steps=3,
         fool_steps=30, attack_batch=4, pgd_steps=2, fool_step=1.0,
         style_size=64, style_steps=4, style_grid_size=32, style_grid_steps=3,
-        case_train_images=16, case_test_images=8, case_epochs=1,
+        case_train_images=16, case_test_images=12, case_epochs=1,
         lime_samples=24, shap_evals=24,
-        case_image_size=96, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=1,
+        case_image_size=96, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=2,
+        case_positives=3, case_split_images=3, case_second_images=8,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
         synth_strengths=(0.0, 1.0), synth_explain=3,
     ),

@@ -1,5 +1,5 @@
-"""Case-study data (helpers.data): the parsers on look-alikes in the official formats, downloads with MD5
-and with Google Drive's "quota exceeded" page, and the landmark localization scores."""
+"""Case-study data (helpers.oxford_pets, celeba, faceparts, datasets, lookalike): the parsers on look-alikes
+in the official formats, downloads with MD5 and with Google Drive's "quota exceeded" page, and the landmark localization scores."""
 import hashlib
 import http.server
 import io
@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
+from helpers import celeba, datasets, faceparts, lookalike, oxford_pets
 from helpers.download import DownloadError, download
 from helpers.metrics import energy_in_mask, pointing_game
 
@@ -21,7 +21,7 @@ from helpers.metrics import energy_in_mask, pointing_game
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
     root = tmp_path_factory.mktemp("fakes")
-    return data.make_fake_pets(root, 30), data.make_fake_celeba(root, 25)
+    return lookalike.make_fake_pets(root, 30), lookalike.make_fake_celeba(root, 25)
 
 
 # ------------------------------------------------------------------------------------------- Pets
@@ -31,45 +31,45 @@ def test_pets_lookalike_parses_with_official_meaning(fakes):
     lines = [ln.split() for ln in (base / "annotations" / "list.txt").read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == 30
     # Pets' own convention, independent of the parser: cat breeds are capitalized, dog breeds are not.
-    species = data.read_pet_list(base)
+    species = oxford_pets.read_pet_list(base)
     assert all(species[name] == (1 if name[0].isupper() else 2) for name, *_ in lines)
-    assert len(data.read_pet_split(base, "trainval")) == 18 and len(data.read_pet_split(base, "test")) == 12
-    splits = data.pets_splits(base, 48, n_train=10, n_val=5, n_test=7, seed=3)
+    assert len(oxford_pets.read_pet_split(base, "trainval")) == 18 and len(oxford_pets.read_pet_split(base, "test")) == 12
+    splits = oxford_pets.pets_splits(base, 48, n_train=10, n_val=5, n_test=7, seed=3)
     assert {k: len(v) for k, v in splits.items()} == {"train": 10, "val": 5, "test": 7}
     assert not set(splits["train"].names) & set(splits["val"].names)
-    assert set(splits["test"].names) <= set(data.read_pet_split(base, "test"))
+    assert set(splits["test"].names) <= set(oxford_pets.read_pet_split(base, "test"))
     for ds in splits.values():
         assert ds.labels.tolist() == [0 if n[0].isupper() else 1 for n in ds.names]
     x, y = splits["train"][0]
     assert x.shape == (3, 48, 48) and 0 <= x.min() and x.max() <= 1 and y.dtype == torch.long
-    again = data.pets_splits(base, 48, n_train=10, n_val=5, n_test=7, seed=3)
+    again = oxford_pets.pets_splits(base, 48, n_train=10, n_val=5, n_test=7, seed=3)
     assert again["train"].names == splits["train"].names  # deterministic subsets
 
 
 def test_trimaps_and_pet_masks(fakes):
     base = fakes[0]
-    name = data.read_pet_split(base, "test")[0]
-    tri = data.read_trimap(base / "annotations" / "trimaps" / f"{name}.png")
+    name = oxford_pets.read_pet_split(base, "test")[0]
+    tri = oxford_pets.read_trimap(base / "annotations" / "trimaps" / f"{name}.png")
     assert set(np.unique(tri).tolist()) == {1, 2, 3}
     with Image.open(base / "images" / f"{name}.jpg") as img:
         assert img.size == tri.shape[::-1]
         rgb = np.asarray(img.convert("RGB"), dtype=float)
     # the pet (1) differs in colour from the background (2): the trimap really outlines the blob
     assert np.abs(rgb[tri == 1].mean(0) - rgb[tri == 2].mean(0)).max() > 40
-    ds = data.PetsDataset(base, [name], [1], 40)
+    ds = oxford_pets.PetsDataset(base, [name], [1], 40)
     masks = ds.pet_masks()
     assert masks.shape == (1, 40, 40) and masks.dtype == torch.bool and 0.02 < masks.float().mean() < 0.6
     bad = base.parent / "bad_trimap.png"
     Image.fromarray(np.full((4, 4), 7, np.uint8)).save(bad)
     with pytest.raises(ValueError, match="1, 2 and 3"):
-        data.read_trimap(bad)
+        oxford_pets.read_trimap(bad)
 
 
 def test_lookalikes_are_deterministic(tmp_path):
-    a, b = data.make_fake_pets(tmp_path / "a", 6), data.make_fake_pets(tmp_path / "b", 6)
+    a, b = lookalike.make_fake_pets(tmp_path / "a", 6), lookalike.make_fake_pets(tmp_path / "b", 6)
     for rel in ("annotations/list.txt", "images/Abyssinian_1.jpg", "annotations/trimaps/beagle_2.png"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
-    c, d = data.make_fake_celeba(tmp_path / "a", 6), data.make_fake_celeba(tmp_path / "b", 6)
+    c, d = lookalike.make_fake_celeba(tmp_path / "a", 6), lookalike.make_fake_celeba(tmp_path / "b", 6)
     for rel in ("list_attr_celeba.txt", "img_align_celeba/000003.jpg"):
         assert (c / rel).read_bytes() == (d / rel).read_bytes()
 
@@ -78,54 +78,54 @@ def test_lookalikes_are_deterministic(tmp_path):
 
 def test_celeba_lists_parse(fakes):
     base = fakes[1]
-    names, files, attrs = data.read_celeba_attributes(base)
-    assert tuple(names) == data.CELEBA_ATTRIBUTES and len(names) == 40
+    names, files, attrs = celeba.read_celeba_attributes(base)
+    assert tuple(names) == celeba.CELEBA_ATTRIBUTES and len(names) == 40
     assert files[:2] == ["000001.jpg", "000002.jpg"] and attrs.shape == (25, 40) and attrs.dtype == torch.bool
     row = (base / "list_attr_celeba.txt").read_text().splitlines()[2 + 4].split()  # the fifth image, by hand
     assert attrs[4].tolist() == [v == "1" for v in row[1:]]
-    lm_files, lm = data.read_celeba_landmarks(base)
+    lm_files, lm = celeba.read_celeba_landmarks(base)
     raw = [int(v) for v in (base / "list_landmarks_align_celeba.txt").read_text().splitlines()[2 + 7].split()[1:]]
     assert lm_files == files and lm.shape == (25, 5, 2)
     assert lm[7].flatten().tolist() == raw  # x, y pairs in the order lefteye ... rightmouth
-    part = data.read_celeba_partition(base)
+    part = celeba.read_celeba_partition(base)
     assert [sum(v == k for v in part.values()) for k in (0, 1, 2)] == [15, 5, 5]
 
 
 def test_celeba_parser_rejects_a_truncated_file(tmp_path):
-    header = " ".join(data.CELEBA_ATTRIBUTES)
+    header = " ".join(celeba.CELEBA_ATTRIBUTES)
     (tmp_path / "list_attr_celeba.txt").write_text(f"3\n{header}\n000001.jpg" + " -1" * 40 + "\n")
     with pytest.raises(ValueError, match="truncated"):
-        data.read_celeba_attributes(tmp_path)
+        celeba.read_celeba_attributes(tmp_path)
 
 
 def test_celeba_splits_and_landmarks_follow_the_crop(fakes):
     base = fakes[1]
-    splits = data.celeba_splits(base, 178, ["Eyeglasses", "Smiling"], n_train=10, n_val=None, n_test=3)
+    splits = celeba.celeba_splits(base, 178, ["Eyeglasses", "Smiling"], n_train=10, n_val=None, n_test=3)
     assert {k: len(v) for k, v in splits.items()} == {"train": 10, "val": 5, "test": 3}
     ds = splits["train"]
     x, y = ds[0]
     assert x.shape == (3, 178, 178) and y.shape == (2,)
-    _, files, attrs = data.read_celeba_attributes(base)
+    _, files, attrs = celeba.read_celeba_attributes(base)
     i = files.index(ds.files[0])
     assert y.tolist() == [float(attrs[i, 15]), float(attrs[i, 31])]  # Eyeglasses, Smiling columns
     # The look-alike paints a dark pupil at each eye landmark: after the 20-row crop it is still there.
     for e in range(2):
         px, py = ds.landmarks[0, e].round().long().tolist()
         assert x[:, py, px].max() < 0.3, "the eye landmark does not land on the painted pupil"
-    small = data.celeba_splits(base, 89, ["Smiling"], n_train=10, n_val=0, n_test=0)["train"]
+    small = celeba.celeba_splits(base, 89, ["Smiling"], n_train=10, n_val=0, n_test=0)["train"]
     assert torch.allclose(small.landmarks, ds.landmarks / 2)
     with pytest.raises(ValueError, match="unknown CelebA attributes"):
-        data.celeba_splits(base, 32, ["Glasses"], 2, 0, 0)
+        celeba.celeba_splits(base, 32, ["Glasses"], 2, 0, 0)
 
 
 def test_landmark_mask_and_localization_scores_on_hand_made_maps():
     lm = torch.tensor([[[20.0, 30.0], [44.0, 30.0], [32.0, 40.0], [22.0, 50.0], [42.0, 50.0]]])
-    eyes = data.landmark_mask(lm, data.EYES, 64, radius=5)
-    mouth = data.landmark_mask(lm, data.ATTRIBUTE_PARTS["Smiling"], 64, radius=5)
+    eyes = faceparts.landmark_mask(lm, faceparts.EYES, 64, radius=5)
+    mouth = faceparts.landmark_mask(lm, faceparts.ATTRIBUTE_PARTS["Smiling"], 64, radius=5)
     assert eyes.shape == (1, 64, 64) and not (eyes & mouth).any()
     assert eyes.sum().item() == 2 * 81  # lattice points in a disc of radius 5: 81, two eyes
     assert bool(eyes[0, 30, 20]) and bool(eyes[0, 30, 44]) and not bool(eyes[0, 30, 32])
-    assert data.interocular(lm).tolist() == [24.0]
+    assert faceparts.interocular(lm).tolist() == [24.0]
     on_eyes = torch.zeros(1, 64, 64)
     on_eyes[0, 28:33, 18:23] = 1.0  # a blob on the left eye
     assert energy_in_mask(on_eyes, eyes).item() == pytest.approx(1.0)
@@ -139,7 +139,7 @@ def test_landmark_mask_and_localization_scores_on_hand_made_maps():
     peak[0, 50, 42] = 1.0  # the right mouth corner
     assert pointing_game(peak, mouth).item() == 1.0 and pointing_game(peak, eyes).item() == 0.0
     with pytest.raises(ValueError, match="parts"):
-        data.landmark_mask(lm, ("chin",), 64, 5)
+        faceparts.landmark_mask(lm, ("chin",), 64, 5)
 
 
 # --------------------------------------------------------------------------------------- downloads
@@ -198,58 +198,58 @@ def test_download_checks_md5(server, tmp_path):
 
 def test_celeba_quota_page_is_detected_removed_and_explained(server, tmp_path):
     server.files["*"] = QUOTA_PAGE  # what Drive answers, with 200 OK, when its quota is exceeded
-    with pytest.raises(data.DataUnavailable) as err:
-        data.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
+    with pytest.raises(datasets.DataUnavailable) as err:
+        datasets.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
     message = str(err.value)
-    base = tmp_path / data.CELEBA_FOLDER
+    base = tmp_path / celeba.CELEBA_FOLDER
     assert "HTML page" in message and "quota" in message
-    assert "by hand" in message and data.CELEBA_PAGE in message and str(base) in message
+    assert "by hand" in message and datasets.CELEBA_PAGE in message and str(base) in message
     assert "img_align_celeba.zip" in message and "list_eval_partition.txt" in message
     assert list(base.iterdir()) == []  # neither the page nor a .part file is left
 
     (base / "img_align_celeba.zip").write_bytes(QUOTA_PAGE)  # saved by a browser or wget by mistake
-    with pytest.raises(data.DataUnavailable, match="by hand"):
-        data.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
+    with pytest.raises(datasets.DataUnavailable, match="by hand"):
+        datasets.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
     assert not (base / "img_align_celeba.zip").exists()
 
     server.files["*"] = b"PK\x03\x04 but cut short"  # not HTML, not a valid zip either
-    with pytest.raises(data.DataUnavailable, match="not a valid zip"):
-        data.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
+    with pytest.raises(datasets.DataUnavailable, match="not a valid zip"):
+        datasets.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/uc?id={id}")
     assert list(base.iterdir()) == []
 
 
 def test_fetch_celeba_and_pets_install_served_archives(server, tmp_path, fakes, monkeypatch):
-    pets, celeba = fakes
+    pets_dir, celeba_dir = fakes
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted((celeba / "img_align_celeba").iterdir()):
+        for p in sorted((celeba_dir / "img_align_celeba").iterdir()):
             zf.write(p, f"img_align_celeba/{p.name}")
     served = {"img_align_celeba.zip": buf.getvalue()}
-    served.update({n: (celeba / n).read_bytes() for n in data.CELEBA_FILES if n.endswith(".txt")})
+    served.update({n: (celeba_dir / n).read_bytes() for n in datasets.CELEBA_FILES if n.endswith(".txt")})
     server.files.update({f"/{n}": b for n, b in served.items()})
-    monkeypatch.setattr(data, "CELEBA_FILES", {n: (n, hashlib.md5(b).hexdigest()) for n, b in served.items()})
-    base = data.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/{id}")
+    monkeypatch.setattr(datasets, "CELEBA_FILES", {n: (n, hashlib.md5(b).hexdigest()) for n, b in served.items()})
+    base = datasets.fetch_celeba(tmp_path, progress=False, url_template=_base_url(server) + "/{id}")
     assert len(list((base / "img_align_celeba").iterdir())) == 25 and not (base / "img_align_celeba.zip").exists()
-    assert len(data.celeba_splits(base, 32, ["Smiling"], None, None, None)["train"]) == 15
+    assert len(celeba.celeba_splits(base, 32, ["Smiling"], None, None, None)["train"]) == 15
 
     archives = []
     for name, folder in (("images.tar.gz", "images"), ("annotations.tar.gz", "annotations")):
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            tar.add(pets / folder, arcname=folder)
+            tar.add(pets_dir / folder, arcname=folder)
         server.files[f"/{name}"] = buf.getvalue()
         archives.append((name, _base_url(server) + f"/{name}", hashlib.md5(buf.getvalue()).hexdigest()))
-    monkeypatch.setattr(data, "PETS_ARCHIVES", tuple(archives))
-    base = data.fetch_pets(tmp_path, progress=False)
-    assert len(data.pets_splits(base, 32, None, 0, None)["train"]) == 18
+    monkeypatch.setattr(datasets, "PETS_ARCHIVES", tuple(archives))
+    base = datasets.fetch_pets(tmp_path, progress=False)
+    assert len(oxford_pets.pets_splits(base, 32, None, 0, None)["train"]) == 18
     assert sorted(p.name for p in base.iterdir()) == ["annotations", "images"]  # archives removed, no temp left
 
 
 def test_pets_download_failure_says_what_to_do(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "PETS_ARCHIVES", (("images.tar.gz", _base_url(server) + "/missing", None),))
-    with pytest.raises(data.DataUnavailable) as err:
-        data.fetch_pets(tmp_path, progress=False)
-    assert "404" in str(err.value) and "by hand" in str(err.value) and data.PETS_PAGE in str(err.value)
+    monkeypatch.setattr(datasets, "PETS_ARCHIVES", (("images.tar.gz", _base_url(server) + "/missing", None),))
+    with pytest.raises(datasets.DataUnavailable) as err:
+        datasets.fetch_pets(tmp_path, progress=False)
+    assert "404" in str(err.value) and "by hand" in str(err.value) and datasets.PETS_PAGE in str(err.value)
 
 
 def test_prepare_in_smoke_writes_lookalikes_once(tmp_path, monkeypatch):
@@ -257,23 +257,23 @@ def test_prepare_in_smoke_writes_lookalikes_once(tmp_path, monkeypatch):
     from helpers import config
 
     monkeypatch.setattr(config, "_PROFILE", config.Profile("smoke", "test", config.SETTINGS["smoke"]))
-    pets = data.prepare_pets(progress=False)
-    assert pets == tmp_path / "smoke" / data.PETS_FOLDER
-    stamp = (pets / "annotations" / "list.txt").stat().st_mtime_ns
-    assert data.prepare_pets(progress=False) == pets
-    assert (pets / "annotations" / "list.txt").stat().st_mtime_ns == stamp  # reused, not rewritten
-    celeba = data.prepare_celeba(progress=False)
-    assert len(data.read_celeba_partition(celeba)) == data.SMOKE_CELEBA
+    pets_dir = datasets.prepare_pets(progress=False)
+    assert pets_dir == tmp_path / "smoke" / oxford_pets.PETS_FOLDER
+    stamp = (pets_dir / "annotations" / "list.txt").stat().st_mtime_ns
+    assert datasets.prepare_pets(progress=False) == pets_dir
+    assert (pets_dir / "annotations" / "list.txt").stat().st_mtime_ns == stamp  # reused, not rewritten
+    celeba_dir = datasets.prepare_celeba(progress=False)
+    assert len(celeba.read_celeba_partition(celeba_dir)) == lookalike.SMOKE_CELEBA
     assert not [p for p in (tmp_path / "smoke").iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
 def test_lookalike_sizes_cover_the_profile_subsets():
-    assert data.lookalike_sizes(16, 4, 8) == (data.SMOKE_PETS, data.SMOKE_CELEBA)  # small profiles: the floor
-    pets, celeba = data.lookalike_sizes(256, 64, 128)
-    assert round(0.6 * pets) >= 256 + 64 and pets - round(0.6 * pets) >= 128
-    assert round(0.6 * celeba) >= 256 and round(0.2 * celeba) >= 64 and celeba - round(0.6 * celeba) - round(0.2 * celeba) >= 128
+    assert lookalike.lookalike_sizes(16, 4, 8) == (lookalike.SMOKE_PETS, lookalike.SMOKE_CELEBA)  # small profiles: the floor
+    pets_dir, celeba_dir = lookalike.lookalike_sizes(256, 64, 128)
+    assert round(0.6 * pets_dir) >= 256 + 64 and pets_dir - round(0.6 * pets_dir) >= 128
+    assert round(0.6 * celeba_dir) >= 256 and round(0.2 * celeba_dir) >= 64 and celeba_dir - round(0.6 * celeba_dir) - round(0.2 * celeba_dir) >= 128
     with pytest.raises(ValueError):
-        data.lookalike_sizes(-1, 0, 0)
+        lookalike.lookalike_sizes(-1, 0, 0)
 
 
 def test_prepare_writes_lookalikes_sized_for_the_profile_and_rewrites_a_wrong_size(tmp_path, monkeypatch):
@@ -284,17 +284,17 @@ def test_prepare_writes_lookalikes_sized_for_the_profile_and_rewrites_a_wrong_si
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
     settings = replace(config.SETTINGS["offline"], case_train_images=40, case_val_images=8, case_test_images=30)
     monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", settings))
-    n_pets, n_celeba = data.lookalike_sizes(40, 8, 30)
-    assert n_pets > data.SMOKE_PETS and n_celeba > data.SMOKE_CELEBA
-    pets = data.prepare_pets(progress=False)
-    assert pets == tmp_path / "offline" / data.PETS_FOLDER and len(data.read_pet_list(pets)) == n_pets
-    splits = data.pets_splits(pets, 32, 40, 8, 30)
+    n_pets, n_celeba = lookalike.lookalike_sizes(40, 8, 30)
+    assert n_pets > lookalike.SMOKE_PETS and n_celeba > lookalike.SMOKE_CELEBA
+    pets_dir = datasets.prepare_pets(progress=False)
+    assert pets_dir == tmp_path / "offline" / oxford_pets.PETS_FOLDER and len(oxford_pets.read_pet_list(pets_dir)) == n_pets
+    splits = oxford_pets.pets_splits(pets_dir, 32, 40, 8, 30)
     assert [len(splits[k]) for k in ("train", "val", "test")] == [40, 8, 30]
-    celeba = data.prepare_celeba(progress=False)
-    faces = data.celeba_splits(celeba, 32, ["Smiling"], 40, 8, 30)
+    celeba_dir = datasets.prepare_celeba(progress=False)
+    faces = celeba.celeba_splits(celeba_dir, 32, ["Smiling"], 40, 8, 30)
     assert [len(faces[k]) for k in ("train", "val", "test")] == [40, 8, 30]
     # a look-alike of another size (an older setting) is written again with the profile's size
     small = replace(settings, case_train_images=16, case_val_images=4, case_test_images=8)
     monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", small))
-    assert len(data.read_pet_list(data.prepare_pets(progress=False))) == data.SMOKE_PETS
-    assert len(data.read_celeba_partition(data.prepare_celeba(progress=False))) == data.SMOKE_CELEBA
+    assert len(oxford_pets.read_pet_list(datasets.prepare_pets(progress=False))) == lookalike.SMOKE_PETS
+    assert len(celeba.read_celeba_partition(datasets.prepare_celeba(progress=False))) == lookalike.SMOKE_CELEBA

@@ -5,15 +5,15 @@ import pytest
 import torch
 
 import helpers
-from helpers import blackbox, data, train
+from helpers import blackbox, celeba, lookalike, oxford_pets, train
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory):
-    base = data.make_fake_pets(tmp_path_factory.mktemp("pets"), 16)
-    return data.pets_splits(base, SIZE, n_train=6, n_val=3, n_test=4)
+    base = lookalike.make_fake_pets(tmp_path_factory.mktemp("pets"), 16)
+    return oxford_pets.pets_splits(base, SIZE, n_train=6, n_val=3, n_test=4)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg19", "efficientnet_lite0", "xception"])
@@ -157,8 +157,8 @@ def test_checkpoint_records_whether_the_model_was_pretrained(pets, tmp_path, mon
 
 
 def test_multilabel_training_on_celeba_lookalike(tmp_path):
-    base = data.make_fake_celeba(tmp_path, 20)
-    splits = data.celeba_splits(base, SIZE, ["Eyeglasses", "Smiling"], n_train=6, n_val=3, n_test=3)
+    base = lookalike.make_fake_celeba(tmp_path, 20)
+    splits = celeba.celeba_splits(base, SIZE, ["Eyeglasses", "Smiling"], n_train=6, n_val=3, n_test=3)
     result = train.fine_tune("resnet18", splits["train"], splits["val"], ["Eyeglasses", "Smiling"], head_epochs=1,
                              block_epochs=0, batch_size=6, checkpoint=None, progress=False, device="cpu")
     assert result.model.multilabel and len(result.history[0]["val_acc"]) == 2

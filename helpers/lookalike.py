@@ -1,7 +1,11 @@
 """Look-alike data sets for `offline` and `smoke`: drawn pets and faces written in the official layouts.
 
 `make_fake_pets` and `make_fake_celeba` are deterministic (a local generator) and write a finished folder in
-one step; `lookalike_sizes` says how many images a profile's subsets need.
+one step; `lookalike_sizes` says how many images a profile's subsets need. The faces have planted answers:
+`LOOKALIKE_PLANTS` says, for each of the 12 attributes with a landmark region, where its evidence is drawn
+(its own region, elsewhere, or nowhere) and how often the drawing agrees with the label, and
+`lookalike_drawn.txt` (beside the official lists) records what each face shows, so that the case study's
+accuracy and localization scores can be checked against known answers.
 """
 from __future__ import annotations
 
@@ -9,17 +13,20 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from .celeba import CELEBA_ATTRIBUTES, CELEBA_FOLDER, CELEBA_SIZE, celeba_ready
+from .datafiles import text_lines
 from .faceparts import LANDMARKS
 from .oxford_pets import PETS_FOLDER, TRIMAP_BACKGROUND, TRIMAP_BORDER, TRIMAP_PET, pets_ready
 
 SMOKE_PETS = 60  # the fewest images in a look-alike Pets (36 trainval, 24 test); more when a profile needs more
-SMOKE_CELEBA = 80  # the fewest images in a look-alike CelebA (48 train, 16 val, 16 test); likewise
+SMOKE_CELEBA = 90  # the fewest images in a look-alike CelebA (54 train, 18 val, 18 test); likewise
 
 
 def lookalike_sizes(n_train: int, n_val: int, n_test: int) -> tuple[int, int]:
@@ -118,38 +125,132 @@ def make_fake_pets(root: str | os.PathLike, n: int = SMOKE_PETS, seed: int = 0) 
     return _publish(tmp, base)
 
 
-def _fake_face(rng: np.random.Generator, attrs: dict[str, bool], lm: np.ndarray) -> Image.Image:
+@dataclass(frozen=True)
+class Plant:
+    """What a look-alike face shows of one attribute: where its evidence is drawn (`region`: "eyes", "nose",
+    "mouth", "forehead" (near none of the five landmarks), or None for a label that nothing in the picture
+    shows) and how often the drawing agrees with the label (`agreement`: the best balanced accuracy a model
+    reading the drawing can reach; flips are symmetric)."""
+
+    region: str | None
+    agreement: float
+    how: str  # what is drawn, in words
+
+
+# The planted answers of the look-alike CelebA for the 12 attributes with a landmark region
+# (`faceparts.ATTRIBUTE_PARTS`): accuracy and map position are known for each.
+LOOKALIKE_PLANTS: dict[str, Plant] = {
+    "Eyeglasses": Plant("eyes", 1.0, "black frames around the eyes"),
+    "Narrow_Eyes": Plant("eyes", 0.8, "slit eyes"),
+    "Bags_Under_Eyes": Plant("eyes", 0.9, "dark arcs under the eyes"),
+    "Arched_Eyebrows": Plant("eyes", 1.0, "arched brows instead of straight ones"),
+    "Bushy_Eyebrows": Plant("forehead", 1.0, "a dark tuft high on the forehead, away from the eyes"),
+    "Big_Nose": Plant("nose", 0.9, "a wide nose"),
+    "Pointy_Nose": Plant(None, 0.5, "nothing (a label only, independent of the rest)"),
+    "Smiling": Plant("mouth", 1.0, "a curved mouth"),
+    "Mouth_Slightly_Open": Plant(None, 0.5, "nothing (a label only, 70% of smiling faces, 30% of the others)"),
+    "Wearing_Lipstick": Plant("mouth", 1.0, "red lips"),
+    "Big_Lips": Plant("mouth", 0.8, "thick lips"),
+    "Mustache": Plant("mouth", 1.0, "a dark band above the upper lip"),
+}
+LOOKALIKE_DRAWN = "lookalike_drawn.txt"  # which attributes each look-alike face shows (not an official file)
+
+
+def _fake_face(rng: np.random.Generator, drawn: dict[str, bool], lm: np.ndarray) -> Image.Image:
+    """One look-alike face, 178 x 218, with landmarks `lm` (5, 2). `drawn[a]` says whether attribute `a`'s
+    evidence is painted (see `LOOKALIKE_PLANTS`). The generator is used the same way whatever is drawn, so
+    the same generator state with one attribute toggled gives the same face with only that evidence changed."""
     w, h = CELEBA_SIZE
     img = Image.fromarray(_background(rng, h, w).astype(np.uint8))
     d = ImageDraw.Draw(img)
     skin = tuple(int(v) for v in rng.uniform([170, 120, 100], [240, 190, 160]))
     hair = (30, 25, 20) if rng.random() < 0.5 else (200, 170, 90)
+    dark = tuple(int(v * 0.35) for v in skin)
     cx = (lm[0, 0] + lm[1, 0]) / 2
     d.ellipse((cx - 62, 40, cx + 62, 200), fill=hair)  # hair behind the face
     d.ellipse((cx - 52, 60, cx + 52, 195), fill=skin)
+    if drawn["Bushy_Eyebrows"]:  # planted away from the eyes
+        for dx in (-12, -4, 4, 12):
+            d.line((cx + dx - 3, 78, cx + dx + 3, 66), fill=(35, 25, 20), width=4)
+    eye_h = 1.2 if drawn["Narrow_Eyes"] else 4
     for x, y in lm[:2]:
-        d.ellipse((x - 6, y - 3, x + 6, y + 3), fill=(250, 250, 250))
-        d.ellipse((x - 2.5, y - 2.5, x + 2.5, y + 2.5), fill=(40, 30, 20))
-        if attrs["Eyeglasses"]:
+        d.ellipse((x - 7, y - eye_h, x + 7, y + eye_h), fill=(250, 250, 250))
+        d.ellipse((x - 2.5, y - min(eye_h, 2.5), x + 2.5, y + min(eye_h, 2.5)), fill=(40, 30, 20))
+        if drawn["Arched_Eyebrows"]:
+            d.arc((x - 10, y - 17, x + 10, y - 5), start=200, end=340, fill=dark, width=2)
+        else:
+            d.line((x - 10, y - 10, x + 10, y - 10), fill=dark, width=2)
+        if drawn["Bags_Under_Eyes"]:
+            d.arc((x - 8, y - 2, x + 8, y + 9), start=20, end=160, fill=(110, 70, 90), width=2)
+        if drawn["Eyeglasses"]:
             d.ellipse((x - 14, y - 10, x + 14, y + 10), outline=(10, 10, 10), width=3)
-    if attrs["Eyeglasses"]:
+    if drawn["Eyeglasses"]:
         d.line((lm[0, 0] + 14, lm[0, 1], lm[1, 0] - 14, lm[1, 1]), fill=(10, 10, 10), width=3)
     nx, ny = lm[2]
-    d.line((nx, ny - 14, nx - 4, ny, nx + 4, ny), fill=tuple(int(v * 0.8) for v in skin), width=2)
-    (lx, ly), (rx, ry) = lm[3], lm[4]
-    lips = (205, 15, 60) if attrs["Wearing_Lipstick"] else (165, 95, 90)  # 7 px: wide enough to keep its colour in a JPEG
-    if attrs["Smiling"]:
-        d.arc((lx, ly - 10, rx, ry + 10), start=10, end=170, fill=lips, width=7)
+    nose = tuple(int(v * 0.8) for v in skin)
+    if drawn["Big_Nose"]:
+        d.polygon([(nx, ny - 16), (nx - 10, ny + 2), (nx + 10, ny + 2)], outline=nose, fill=tuple(int(v * 0.9) for v in skin))
+        d.line((nx - 10, ny + 2, nx + 10, ny + 2), fill=nose, width=3)
     else:
-        d.line((lx, ly, rx, ry), fill=lips, width=7)
+        d.line((nx, ny - 14, nx - 4, ny, nx + 4, ny), fill=nose, width=2)
+    (lx, ly), (rx, ry) = lm[3], lm[4]
+    if drawn["Mustache"]:
+        d.polygon([(lx - 4, ly - 4), (lx + 2, ly - 11), (cx, ly - 13), (rx - 2, ry - 11), (rx + 4, ry - 4), (cx, ly - 7)], fill=(45, 30, 20))
+    lips = (205, 15, 60) if drawn["Wearing_Lipstick"] else (165, 95, 90)  # 7 px: wide enough to keep its colour in a JPEG
+    width = 12 if drawn["Big_Lips"] else 7
+    if drawn["Smiling"]:
+        d.arc((lx, ly - 10, rx, ry + 10), start=10, end=170, fill=lips, width=width)
+    else:
+        d.line((lx, ly, rx, ry), fill=lips, width=width)
     return img
+
+
+def _lookalike_labels(rng: np.random.Generator) -> dict[str, bool]:
+    """CelebA's 40 labels for one look-alike face, with CelebA-like correlations."""
+    a = {name: bool(rng.random() < 0.2) for name in CELEBA_ATTRIBUTES}
+    male = a["Male"] = bool(rng.random() < 0.42)
+    a["Wearing_Lipstick"] = bool(rng.random() < (0.12 if male else 0.85))
+    a["Heavy_Makeup"] = bool(a["Wearing_Lipstick"] and rng.random() < 0.7)
+    a["Mustache"] = bool(rng.random() < (0.3 if male else 0.02))
+    a["No_Beard"] = bool(not male or rng.random() < 0.6)
+    a["Smiling"] = bool(rng.random() < 0.48)
+    a["High_Cheekbones"] = bool(rng.random() < (0.8 if a["Smiling"] else 0.15))
+    a["Mouth_Slightly_Open"] = bool(rng.random() < (0.7 if a["Smiling"] else 0.3))
+    a["Eyeglasses"] = bool(rng.random() < (0.35 if male else 0.2))
+    a["Arched_Eyebrows"] = bool(rng.random() < (0.15 if male else 0.5))
+    a["Bushy_Eyebrows"] = bool(rng.random() < (0.4 if male else 0.2))
+    a["Big_Nose"] = bool(rng.random() < (0.4 if male else 0.2))
+    for name in ("Narrow_Eyes", "Bags_Under_Eyes", "Pointy_Nose", "Big_Lips"):
+        a[name] = bool(rng.random() < 0.3)
+    a["Young"] = bool(rng.random() < 0.75)
+    return a
+
+
+def _lookalike_drawn(rng: np.random.Generator, labels: dict[str, bool]) -> dict[str, bool]:
+    """What one face shows: each planted attribute's label, flipped with probability 1 - agreement; nothing
+    for an attribute planted as a label only."""
+    out = {}
+    for name, plant in LOOKALIKE_PLANTS.items():
+        flip = bool(rng.random() >= plant.agreement)
+        out[name] = plant.region is not None and (labels[name] != flip)
+    return out
+
+
+def read_lookalike_drawn(base: str | os.PathLike) -> tuple[list[str], list[str], torch.Tensor]:
+    """`lookalike_drawn.txt` of a look-alike CelebA: (attribute names, file names, `(N, K)` bool: is the
+    attribute's evidence drawn in that face). Real CelebA has no such file (FileNotFoundError)."""
+    lines = text_lines(Path(base) / LOOKALIKE_DRAWN)
+    names = lines[0].split()
+    rows = [ln.split() for ln in lines[1:]]
+    return names, [r[0] for r in rows], torch.tensor([[v == "1" for v in r[1:]] for r in rows], dtype=torch.bool)
 
 
 def make_fake_celeba(root: str | os.PathLike, n: int = SMOKE_CELEBA, seed: int = 0) -> Path:
     """Write a deterministic miniature CelebA (`n` drawn 178 x 218 faces; 60% train, 20% val, 20% test) in
-    the official layout under `<root>/celeba` and return that folder. Attributes are drawn with CelebA-like
-    correlations (Wearing_Lipstick mostly when not Male, High_Cheekbones mostly with Smiling); glasses, the
-    smile and lipstick are painted at the jittered landmarks, so a model can learn them."""
+    the official layout under `<root>/celeba` and return that folder. Labels come with CelebA-like
+    correlations (Wearing_Lipstick mostly when not Male, Mustache mostly when Male, Mouth_Slightly_Open and
+    High_Cheekbones mostly with Smiling); the 12 landmark attributes are drawn as `LOOKALIKE_PLANTS` says,
+    and `lookalike_drawn.txt` records what each face shows."""
     if n < 5:
         raise ValueError(f"make_fake_celeba needs n >= 5 images; got {n}.")
     base = Path(root) / CELEBA_FOLDER
@@ -160,27 +261,21 @@ def make_fake_celeba(root: str | os.PathLike, n: int = SMOKE_CELEBA, seed: int =
     (tmp / "img_align_celeba").mkdir()
     rng = np.random.default_rng(seed)
     mean_lm = np.array([[69, 111], [108, 111], [88, 134], [72, 152], [106, 152]], dtype=float)
-    attr_rows, lm_rows, part_rows = [], [], []
+    attr_rows, lm_rows, part_rows, drawn_rows = [], [], [], []
     n_train, n_val = int(round(0.6 * n)), int(round(0.2 * n))
     for i in range(n):
         fname = f"{i + 1:06d}.jpg"
-        a = {name: bool(rng.random() < 0.2) for name in CELEBA_ATTRIBUTES}
-        a["Male"] = bool(rng.random() < 0.42)
-        a["Wearing_Lipstick"] = bool(rng.random() < (0.05 if a["Male"] else 0.8))
-        a["Heavy_Makeup"] = bool(a["Wearing_Lipstick"] and rng.random() < 0.7)
-        a["No_Beard"] = bool(not a["Male"] or rng.random() < 0.6)
-        a["Smiling"] = bool(rng.random() < 0.48)
-        a["High_Cheekbones"] = bool(rng.random() < (0.8 if a["Smiling"] else 0.15))
-        a["Mouth_Slightly_Open"] = bool(rng.random() < (0.7 if a["Smiling"] else 0.3))
-        a["Eyeglasses"] = bool(rng.random() < (0.35 if a["Male"] else 0.2))
-        a["Young"] = bool(rng.random() < 0.75)
+        a = _lookalike_labels(rng)
+        drawn = _lookalike_drawn(rng, a)
         lm = np.rint(mean_lm + rng.normal(0, 2.0, size=(1, 2)) + rng.normal(0, 1.0, size=(5, 2)))
-        _fake_face(rng, a, lm).save(tmp / "img_align_celeba" / fname, quality=90)
+        _fake_face(rng, drawn, lm).save(tmp / "img_align_celeba" / fname, quality=90)
         attr_rows.append(fname + " " + " ".join(f"{1 if a[k] else -1:2d}" for k in CELEBA_ATTRIBUTES))
         lm_rows.append(f"{fname} " + " ".join(f"{int(v):4d}" for v in lm.ravel()))
         part_rows.append(f"{fname} {0 if i < n_train else 1 if i < n_train + n_val else 2}")
+        drawn_rows.append(fname + " " + " ".join("1" if drawn[k] else "0" for k in LOOKALIKE_PLANTS))
     (tmp / "list_attr_celeba.txt").write_text(f"{n}\n" + " ".join(CELEBA_ATTRIBUTES) + " \n" + "\n".join(attr_rows) + "\n")
     header = " ".join(f"{p}_{c}" for p in LANDMARKS for c in "xy")
     (tmp / "list_landmarks_align_celeba.txt").write_text(f"{n}\n{header}\n" + "\n".join(lm_rows) + "\n")
     (tmp / "list_eval_partition.txt").write_text("\n".join(part_rows) + "\n")
+    (tmp / LOOKALIKE_DRAWN).write_text(" ".join(LOOKALIKE_PLANTS) + "\n" + "\n".join(drawn_rows) + "\n")
     return _publish(tmp, base)

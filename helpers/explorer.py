@@ -1,239 +1,36 @@
-"""An interactive explorer of explanations (notebook 08): pick a photo, a model, a target layer, a method,
-a class among the top-k predictions and the overlay's opacity, and see the map over the photo.
+"""An interactive explorer of explanations (notebook 08): the state and the work, without widgets.
 
-Two layers, so that the logic is testable without a browser:
-- `Explorer` holds the state and does the work: `set_photo`, `add_photo` (an upload), `set_model`,
-  `set_layer`, `set_method`, `select_class`, `set_opacity`; `current_map()` `(H, W)`, `figure_data()`
-  (the overlay `(H, W, 3)` in [0, 1]) and `png()`. Predictions are cached per (photo, model) and maps per
-  (photo, model, layer, method, class), so changing only the opacity, or going back to a class already
-  seen, calls no model. `model_calls` counts every forward pass of every model it loaded.
-- `ExplorerUI` (ipywidgets) shows the controls and an `Image` widget that is redrawn in place; slow
-  methods (SmoothGrad, Integrated Gradients, LIME, SHAP) report progress. `explore()` builds both and
-  displays them. Run headless (nbval, nbconvert), it computes and renders the initial state at once and
-  waits for nothing.
-
-Methods come from `helpers.saliency`, `helpers.cam` and `helpers.blackbox` (LIME, SHAP); the numbers of samples and
-steps from the profile (`cfg.smoothgrad_samples`, `cfg.ig_steps`, `cfg.lime_samples`, `cfg.shap_evals`).
+`Explorer` holds the choices (photo, model, target layer, method, class among the top-k predictions, the
+overlay's opacity) and does the work: `set_photo`, `add_photo` (an upload), `set_model`, `set_layer`,
+`set_method`, `add_method`, `select_class`, `set_opacity`; `current_map()` `(H, W)`, `figure_data()` (the
+overlay `(H, W, 3)` in [0, 1]), `png()` and `show()`. Predictions are cached per (photo, model) and maps per
+(photo, model, layer, method, class), so changing only the opacity, or going back to a class already seen,
+calls no model. `model_calls` counts every forward pass of every model it loaded. The widgets that drive it
+are in `helpers.explorer_ui` (`explore()`), the methods in `helpers.explorer_methods`, the drawing in
+`helpers.explorer_view`, the choice of layers in `helpers.layers`.
 """
 from __future__ import annotations
 
 import hashlib
-import html
 import io
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from PIL import Image
 from torch import nn
 
 from .config import get_profile
 from .device import get_device
+from .explorer_methods import METHODS, MapFn, Method
+from .explorer_view import PANEL, blend, side_by_side_png
 from .images import SAMPLES, ImageLike, load_image, preprocess
-from .models import MODELS, Classifier, get_layer, has_pretrained_weights, layer_names, load_model
-from .viz import MAP_CMAP, SIGNED_CMAP, as_image, normalize_map
+from .layers import block_layers, feature_map_layers
+from .models import MODELS, Classifier, has_pretrained_weights, load_model
+from .viz import as_image
 
-PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
-
-# A map function takes (model, x (1, 3, H, W), target class, layer name, progress) and returns (1, H, W).
-MapFn = Callable[[Classifier, torch.Tensor, int, str, Callable[[int, int], None]], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class Method:
-    """One explanation method as the explorer uses it."""
-
-    name: str
-    fn: MapFn
-    uses_layer: bool = False  # the map depends on the target layer (CAM methods)
-    signed: bool = False  # show with SIGNED_CMAP, symmetric around 0
-    slow: bool = False  # many model calls: show a progress bar
-
-
-def _saliency(model, x, target, layer, progress):
-    from .saliency import vanilla_saliency
-
-    return vanilla_saliency(model, x, target)
-
-
-def _smoothgrad(model, x, target, layer, progress):
-    from .saliency import smoothgrad
-
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(0)  # the same noise every time: the map is reproducible and cacheable
-        return smoothgrad(model, x, target, samples=get_profile().settings.smoothgrad_samples)
-
-
-def _integrated_gradients(model, x, target, layer, progress):
-    from .saliency import integrated_gradients
-
-    return integrated_gradients(model, x, target, steps=get_profile().settings.ig_steps).sum(dim=1)
-
-
-def _grad_cam(model, x, target, layer, progress):
-    from .cam import grad_cam
-
-    return grad_cam(model, x, target, layer=layer)
-
-
-def _grad_cam_pp(model, x, target, layer, progress):
-    from .cam import grad_cam_pp
-
-    return grad_cam_pp(model, x, target, layer=layer)
-
-
-def _guided_grad_cam(model, x, target, layer, progress):
-    from .cam import grad_cam
-    from .saliency import guided_backprop
-
-    guided = guided_backprop(model, x, target)  # (1, 3, H, W)
-    return (guided * grad_cam(model, x, target, layer=layer).unsqueeze(1)).abs().amax(dim=1)
-
-
-class _Reporting(nn.Module):
-    """A model that reports how many images it has seen out of `total` after every call (for the
-    progress bar of LIME and SHAP, which call the model on many batches of perturbed images)."""
-
-    def __init__(self, model: nn.Module, total: int, report: Callable[[int, int], None]):
-        super().__init__()
-        self.model, self.total, self.report, self.done = model, total, report, 0
-        self.num_classes = getattr(model, "num_classes", None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        self.done += x.shape[0]
-        self.report(min(self.done, self.total), self.total)
-        return out
-
-
-def _lime(model, x, target, layer, progress):
-    from .blackbox import lime_maps
-
-    n = get_profile().settings.lime_samples
-    return lime_maps(_Reporting(model, n, progress), x, target, num_samples=n)
-
-
-def _shap(model, x, target, layer, progress):
-    from .blackbox import shap_maps
-
-    n = get_profile().settings.shap_evals
-    return shap_maps(_Reporting(model, n, progress), x, target, max_evals=n)
-
-
-METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("saliency", _saliency),
-    Method("SmoothGrad", _smoothgrad, slow=True),
-    Method("Integrated Gradients", _integrated_gradients, signed=True, slow=True),
-    Method("Grad-CAM", _grad_cam, uses_layer=True),
-    Method("Grad-CAM++", _grad_cam_pp, uses_layer=True),
-    Method("Guided Grad-CAM", _guided_grad_cam, uses_layer=True),
-    Method("LIME", _lime, signed=True, slow=True),
-    Method("SHAP", _shap, signed=True, slow=True),
-]}
-
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish)
-
-
-def _has_conv(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in module.modules())
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
-
-
-def _is_conv(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d) or "Conv" in type(module).__name__  # also separable convs
-
-
-def _acts(module: nn.Module) -> bool:
-    """An activation, or a module without convolutions that ends in one (timm's `BatchNormAct2d`: a batch norm
-    and its ReLU6 in one module, as in EfficientNet-Lite0's `bn1` and `bn2`)."""
-    if isinstance(module, _ACTIVATIONS):
-        return True
-    return not _is_leaf(module) and not _has_conv(module) and any(isinstance(m, _ACTIVATIONS) for m in module.modules())
-
-
-def _is_stage_container(module: nn.Module) -> bool:
-    """A container whose children are themselves sequences of blocks (EfficientNet's `blocks`: `blocks.0` ...
-    `blocks.6`, one stage each), as opposed to a sequence of blocks (ResNet's `layer1`)."""
-    kids = list(module.children())
-    return (isinstance(module, (nn.Sequential, nn.ModuleList)) and bool(kids)
-            and all(isinstance(k, (nn.Sequential, nn.ModuleList)) and _has_conv(k) for k in kids))
-
-
-def block_layers(model: Classifier) -> list[str]:
-    """The dotted names of the outputs of the model's convolutional blocks, in forward order: the
-    natural target layers to offer (ResNet: `relu` (stem), `layer1` ... `layer4`; VGG and AlexNet: the
-    ReLU before each max-pool, e.g. `features.29`; EfficientNet-Lite0: `bn1` (stem), `blocks.0` ...
-    `blocks.6`, `bn2`; Xception: `act2`, `block1` ... `block12`, `act4`).
-
-    Derived from the module tree: a top-level child that contains convolutions is a block; a flat
-    `nn.Sequential` of layers (VGG's `features`) is read layer by layer, and a container of stages
-    (EfficientNet's `blocks`) stage by stage. An activation (or a norm-and-activation module) that follows a
-    convolution counts when the next layer is a pooling layer, a block, or nothing. The model's default
-    target layer is always included.
-    """
-    seq: list[tuple[str, nn.Module]] = []
-    for name, child in model.net.named_children():
-        kids = list(child.named_children())
-        if isinstance(child, nn.Sequential) and kids and all(_is_leaf(k) for _, k in kids):
-            seq += [(f"{name}.{n}", k) for n, k in kids]
-        elif _is_stage_container(child):
-            seq += [(f"{name}.{n}", k) for n, k in kids]
-        else:
-            seq.append((name, child))
-    out: list[str] = []
-    after_conv = False
-    for i, (name, mod) in enumerate(seq):
-        if _is_conv(mod):
-            after_conv = True
-        elif not _is_leaf(mod) and _has_conv(mod):
-            out.append(name)
-            after_conv = True
-        elif _acts(mod) and after_conv:
-            nxt = seq[i + 1][1] if i + 1 < len(seq) else None
-            if nxt is None or "Pool" in type(nxt).__name__ or (
-                    not _is_leaf(nxt) and not _is_conv(nxt) and _has_conv(nxt)):
-                out.append(name)
-        elif isinstance(mod, nn.Linear):
-            after_conv = False
-    default = model.target_layer_name
-    if default not in out:
-        order = {n: i for i, n in enumerate(layer_names(model))}
-        out = sorted(out + [default], key=lambda n: order.get(n, len(order)))
-    return out
-
-
-def _checked_layers(model: Classifier, names: list[str], size: int) -> list[str]:
-    """Keep the layers that run once per forward pass and give a feature map (N, C, h, w)."""
-    seen: dict[str, list[tuple[int, ...]]] = {n: [] for n in names}
-    hooks = [get_layer(model, n).register_forward_hook(
-        lambda mod, inp, out, n=n: seen[n].append(tuple(out.shape) if isinstance(out, torch.Tensor) else ()))
-        for n in names]
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return [n for n in names if len(seen[n]) == 1 and len(seen[n][0]) == 4]
-
-
-def blend(image: np.ndarray, heat: np.ndarray, alpha: float, signed: bool = False) -> np.ndarray:
-    """The photo `(H, W, 3)` in [0, 1] with a map `(H, W)` laid over it at opacity `alpha`: `(H, W, 3)`.
-
-    A non-negative map is scaled to [0, 1] by its min and max and coloured with `MAP_CMAP`; a signed one
-    is divided by its largest magnitude (0 stays in the middle) and coloured with `SIGNED_CMAP`.
-    """
-    if signed:
-        lim = float(np.abs(heat).max()) or 1.0
-        colored = colormaps[SIGNED_CMAP](0.5 + 0.5 * np.asarray(heat, dtype=np.float64) / lim)[..., :3]
-    else:
-        colored = colormaps[MAP_CMAP](normalize_map(heat))[..., :3]
-    return (1.0 - alpha) * image + alpha * colored
+if TYPE_CHECKING:
+    from .explorer_ui import ExplorerUI
 
 
 class Explorer:
@@ -292,7 +89,7 @@ class Explorer:
                 self._models.pop(next(iter(self._models)))
             m = load_model(name, device=self.device)
             if name not in self._layers:
-                self._layers[name] = _checked_layers(m, block_layers(m), self.size)
+                self._layers[name] = feature_map_layers(m, block_layers(m), self.size)
             m.register_forward_pre_hook(self._count_call)
             self._models[name] = m
         return self._models[name]
@@ -477,16 +274,7 @@ class Explorer:
 
     def png(self, panel: int = PANEL) -> bytes:
         """The photo and the overlay side by side as PNG bytes, each panel `panel` pixels wide."""
-        panels = [self.photo_array(), self.figure_data()]
-        tiles = [Image.fromarray((np.clip(p, 0, 1) * 255 + 0.5).astype(np.uint8)).resize(
-            (panel, panel), Image.BILINEAR) for p in panels]
-        gap = GAP
-        canvas = Image.new("RGB", (2 * panel + gap, panel), (255, 255, 255))
-        canvas.paste(tiles[0], (0, 0))
-        canvas.paste(tiles[1], (panel + gap, 0))
-        buf = io.BytesIO()
-        canvas.save(buf, format="PNG")
-        return buf.getvalue()
+        return side_by_side_png(self.photo_array(), self.figure_data(), panel)
 
     def show(self, size: float = 3.2):
         """A matplotlib figure of the current state: the photo, the map alone and the overlay."""
@@ -500,152 +288,3 @@ class Explorer:
         fig.suptitle(self.title(), fontsize=9)
         fig.tight_layout()  # again, so that the panels' titles make room for the figure's
         return fig
-
-
-def _colorbar_html(signed: bool) -> str:
-    cmap = colormaps[SIGNED_CMAP if signed else MAP_CMAP]
-    stops = ", ".join(f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f})"
-                      for r, g, b, _ in cmap(np.linspace(0, 1, 9)))
-    ends = ("negative", "0", "positive") if signed else ("low", "", "high")
-    return (f"<div style='display:flex;gap:6px;align-items:center;font-size:12px'>{ends[0]}"
-            f"<div style='width:180px;height:10px;background:linear-gradient(to right, {stops})'></div>"
-            f"{ends[2]}</div>")
-
-
-class ExplorerUI:
-    """ipywidgets controls bound to an `Explorer`; `widget` is the box to display. Every control calls
-    the explorer's setter, and every state change (also from code) redraws the `Image` in place."""
-
-    def __init__(self, explorer: Explorer):
-        import ipywidgets as w
-
-        self.ex = explorer
-        self._syncing = False
-        style = {"description_width": "60px"}
-        wide = w.Layout(width="300px")
-        self.photo = w.Dropdown(description="photo", options=list(explorer.photos), style=style, layout=wide)
-        self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload a photo",
-                                   layout=w.Layout(width="200px"))
-        self.model = w.Dropdown(description="model", style=style, layout=wide, options=[
-            (n if explorer.has_imagenet_weights(n) else f"{n} (random weights)", n) for n in explorer.model_names])
-        self.layer = w.Dropdown(description="layer", options=[], style=style, layout=wide)
-        self.method = w.Dropdown(description="method", options=list(explorer.methods), style=style, layout=wide)
-        self.cls = w.Dropdown(description="class", options=[], style=style, layout=w.Layout(width="420px"))
-        self.opacity = w.FloatSlider(description="opacity", min=0.0, max=1.0, step=0.05, value=explorer.opacity,
-                                     continuous_update=True, style=style, layout=wide, readout_format=".2f")
-        self.progress = w.FloatProgress(min=0.0, max=1.0, value=1.0, layout=w.Layout(width="300px"))
-        self.status = w.HTML()
-        self.caption = w.HTML()
-        self.image = w.Image(format="png", layout=w.Layout(width=f"{2 * PANEL + GAP}px", max_width="100%"))
-        self.image.add_class("course-explorer-image")
-        self.widget = w.VBox([
-            w.HBox([self.photo, self.upload]),
-            w.HBox([self.model, self.layer]),
-            w.HBox([self.method, self.cls]),
-            w.HBox([self.opacity, self.progress]),
-            self.status, self.caption, self.image,
-        ])
-        self.widget.add_class("course-explorer")
-        explorer.progress = self._report
-        explorer.on_change(self.refresh)
-        self.photo.observe(lambda ch: self._act(self.ex.set_photo, ch["new"]), names="value")
-        self.model.observe(lambda ch: self._act(self.ex.set_model, ch["new"]), names="value")
-        self.layer.observe(lambda ch: self._act(self.ex.set_layer, ch["new"]), names="value")
-        self.method.observe(lambda ch: self._act(self.ex.set_method, ch["new"]), names="value")
-        self.cls.observe(lambda ch: self._act(self.ex.select_class, ch["new"]), names="value")
-        self.opacity.observe(lambda ch: self._act(self.ex.set_opacity, ch["new"]), names="value")
-        self.upload.observe(self._uploaded, names="value")
-        self.refresh()
-
-    def _act(self, setter: Callable[[Any], None], value: Any) -> None:
-        if self._syncing or value is None:
-            return
-        try:
-            setter(value)
-        except Exception as exc:  # show the problem next to the controls instead of in a hidden log
-            self._error(exc)
-
-    def _error(self, exc: Exception) -> None:
-        self.progress.bar_style = "danger"
-        self.status.value = f"<span style='color:#b00'>{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
-
-    def _uploaded(self, change: dict) -> None:
-        files = change["new"]
-        if not files:
-            return
-        f = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))  # ipywidgets 8 / 7
-        try:
-            self.ex.add_photo(f["name"] if "name" in f else f["metadata"]["name"], f["content"])
-        except Exception as exc:
-            self._error(exc)
-
-    def _report(self, message: str, fraction: float | None) -> None:
-        self.status.value = html.escape(message)
-        self.progress.bar_style = "info" if (fraction or 0) < 1 else "success"
-        self.progress.value = fraction if fraction is not None else 0.0
-
-    def _sync_controls(self) -> None:
-        ex = self.ex
-        self._syncing = True
-        try:
-            if list(self.photo.options) != list(ex.photos):
-                self.photo.options = list(ex.photos)
-            self.photo.value = ex.photo
-            self.model.value = ex.model_name
-            if list(self.layer.options) != ex.layers():
-                self.layer.options = ex.layers()
-            self.layer.value = ex.layer
-            self.layer.disabled = not ex.methods[ex.method].uses_layer
-            if list(self.method.options) != list(ex.methods):
-                self.method.options = list(ex.methods)
-            self.method.value = ex.method
-            options = [(f"{label} ({p:.1%})", c) for c, label, p in ex.predictions()]
-            if ex.target not in [c for _, c in options]:
-                options.append((f"{ex.model().labels[ex.target]} ({ex.probability(ex.target):.1%})", ex.target))
-            if list(self.cls.options) != options:
-                self.cls.options = options
-            self.cls.value = ex.target
-            self.opacity.value = ex.opacity
-        finally:
-            self._syncing = False
-
-    def refresh(self) -> None:
-        """Bring the controls in line with the explorer and redraw the figure (computing the map if it is
-        not cached)."""
-        try:
-            self._sync_controls()
-            if not self.ex.is_cached():
-                self.progress.bar_style = "info"
-                self.progress.value = 0.0
-            self.image.value = self.ex.png()
-            self.caption.value = (f"<b>{html.escape(self.ex.title())}</b>"
-                                  f"{_colorbar_html(self.ex.methods[self.ex.method].signed)}")
-            self.status.value = f"model calls so far: {self.ex.model_calls}"
-            self.progress.bar_style = "success"
-            self.progress.value = 1.0
-        except Exception as exc:
-            self._error(exc)
-
-
-def _enable_colab_widgets() -> None:
-    import sys
-
-    if "google.colab" in sys.modules:
-        try:
-            from google.colab import output  # type: ignore[import-not-found]
-
-            output.enable_custom_widget_manager()
-        except Exception:  # older Colab: its built-in manager shows core ipywidgets
-            pass
-
-
-def explore(**kwargs: Any) -> Explorer:
-    """Build an `Explorer` (arguments as for `Explorer`), display its controls and return it. The first
-    state is computed and drawn at once; the controls then update it in place."""
-    from IPython.display import display
-
-    _enable_colab_widgets()
-    ex = Explorer(**kwargs)
-    ex.ui = ExplorerUI(ex)
-    display(ex.ui.widget)
-    return ex

@@ -1,5 +1,6 @@
-"""The explorer (helpers.explorer): controls change the figure, the cache avoids model calls, the maps are
-the helpers' maps, the layer menu is derived from the module tree, and the widgets work without a browser.
+"""The explorer (helpers.explorer, explorer_methods, explorer_view, explorer_ui, layers): controls change
+the figure, the cache avoids model calls, the maps are the helpers' maps, the layer menu is derived from
+the module tree, and the widgets work without a browser.
 
 The explorer here runs the course model of the smoke profile, EfficientNet-Lite0 with its real ImageNet
 weights at 96 px, so a few tests can ask for real behaviour (the cat is a cat); AlexNet (random weights
@@ -15,7 +16,11 @@ from torch import nn
 
 import helpers
 from helpers import cam, saliency
-from helpers.explorer import METHODS, Explorer, ExplorerUI, blend, block_layers
+from helpers.explorer import Explorer
+from helpers.explorer_methods import METHODS
+from helpers.explorer_ui import ExplorerUI
+from helpers.explorer_view import blend
+from helpers.layers import block_layers
 
 LITE0 = "efficientnet_lite0"
 

@@ -17,7 +17,9 @@ help:
 	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
 	@echo "make test   - unit tests, lesson tests on the pretrained Lite0, every notebook in the smoke profile"
 	@echo "make html   - execute every notebook into build/*.html"
-	@echo "make assets - download all pretrained weights (and data sets) before a lab"
+	@echo "make assets - download every file the course uses (weights, data sets, paintings) before a lab;"
+	@echo "              one part: make assets PART=weights (or pets, celeba, paintings); the table of"
+	@echo "              files, sizes, checksums and licences: $(PY) -m helpers.assets --list"
 	@echo "make bench  - run the speed benchmarks"
 	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
 
@@ -47,7 +49,7 @@ html: $(STAMP)
 	    --output-dir build notebooks/*.ipynb
 
 assets: $(STAMP)
-	$(PY) -m helpers.assets
+	$(PY) -m helpers.assets $(PART)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do COURSE_PROFILE=smoke $(PY) $$f || exit 1; done

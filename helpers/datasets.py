@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .assets import CELEBA_DRIVE_IDS, CELEBA_URL, part
 from .celeba import CELEBA_FOLDER, celeba_ready, read_celeba_partition
 from .config import data_dir, get_profile
 from .download import DownloadError, download
@@ -22,24 +23,11 @@ from .lookalike import lookalike_sizes, make_fake_celeba, make_fake_pets
 from .oxford_pets import PETS_FOLDER, pets_ready, read_pet_list
 
 PETS_PAGE = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
-# (archive, URL, MD5): the official files, with the MD5 sums that torchvision's OxfordIIITPet checks.
-PETS_ARCHIVES = (
-    ("images.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",
-     "5c4f3ee8e5d25df40f4fd59a7f44e54c"),
-    ("annotations.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",
-     "95a8c909bbe2e81eed6a22bccdf3f68f"),
-)
-
 CELEBA_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
-# Google Drive file ids and MD5 sums of the official files (the ones torchvision's CelebA uses).
-CELEBA_FILES = {
-    "img_align_celeba.zip": ("0B7EVK8r0v71pZjFTYXZWM3FlRnM", "00d2c5bc6d35e252742224ab0c1e8fcb"),
-    "list_attr_celeba.txt": ("0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c"),
-    "list_landmarks_align_celeba.txt": ("0B7EVK8r0v71pd0FJY3Blby1HUTQ", "cc24ecafdb5b50baae59b03474781f8c"),
-    "list_eval_partition.txt": ("0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668"),
-}
-# `confirm=t` skips Drive's "cannot scan this file for viruses" page for the 1.4 GB zip.
-CELEBA_URL = "https://drive.usercontent.google.com/download?id={id}&export=download&confirm=t"
+# What to download, from the course's table of downloads (`helpers.assets.ASSETS`): (archive, URL, MD5) for
+# Pets; file name -> (Google Drive id, MD5) for CelebA, fetched from `CELEBA_URL` with the id filled in.
+PETS_ARCHIVES = tuple((a.name, a.url, a.md5) for a in part("pets"))
+CELEBA_FILES = {a.name: (CELEBA_DRIVE_IDS[a.name], a.md5) for a in part("celeba")}
 
 
 class DataUnavailable(DownloadError):

@@ -1,8 +1,39 @@
-"""Helpers for the hands-on CNN interpretability course: set-up, models, images, downloads, plotting.
+"""Helpers for the hands-on CNN interpretability course: the plumbing, so that notebooks show the methods.
 
 Notebooks start with `course = helpers.setup()`, which prints the device, versions and profile in one
-line. One module per concern: `config` (profiles, paths, seeds), `device`, `models`, `images`,
-`download`, `viz`, `colab`.
+line. The package is flat, one concern per module:
+
+- `config`: profiles (`full` / `offline` / `smoke`), paths, seeding, the one-line environment report.
+- `device`: the device, picked once per process (CUDA, then Apple MPS, then the CPU).
+- `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
+- `download`: one download into a cache, with progress bar, checksum and atomic write.
+- `assets`: the table of every file the course downloads (checksum, licence, size) and `make assets`.
+- `models`: ImageNet classifiers by name, the model contract, labels, layers by dotted name.
+- `layers`: which layers to offer as target layers (the outputs of a network's convolutional blocks).
+- `images`: loading photos (path, URL, sample name), preprocessing to tensors and back.
+- `checks`: the checks and conversions every public function applies to its inputs.
+- `viz`: plotting maps over photos and grids of panels, with one colormap convention.
+- `saliency`: gradient maps: the gradient, gradient x input, SmoothGrad, Integrated Gradients, guided backprop.
+- `cam`: class activation maps from gradients: Grad-CAM and Grad-CAM++.
+- `blackbox`: explanations by perturbation: LIME and SHAP.
+- `optimize`: optimizing an image: parameterizations, transformations, class models, feature visualization.
+- `attacks`: adversarial images in pixel space (fooling images).
+- `style`: neural style transfer: features, Gram matrices, losses, the optimization.
+- `metrics`: scores for explanations: localization, faithfulness, randomization.
+- `sanity`: the cascading model-parameter randomization sanity check.
+- `stats`: confidence intervals for the case study's scores.
+- `synthetic`: a generated image set with known ground truth, a small CNN and its training loop.
+- `train`: fine-tuning a course classifier on the case study's data sets.
+- `oxford_pets`: Oxford-IIIT Pet read from its official layout (cat/dog labels, trimaps).
+- `celeba`: CelebA read from its official layout (attributes, landmarks, partition).
+- `faceparts`: where the parts of a face are: landmarks, the parts an attribute is about, masks around them.
+- `datafiles`: reading the data sets' files: RGB images as tensors, text lines, seeded subsets.
+- `datasets`: putting the case study's data on disk: download (`full`) or look-alikes (`offline`, `smoke`).
+- `lookalike`: drawn look-alike Pets and CelebA in the official layouts.
+- `explorer`: the interactive explorer's state and work (notebook 08), without widgets.
+- `explorer_methods`: the explorer's registry of explanation methods.
+- `explorer_view`: what the explorer draws: the overlay, the two-panel PNG, the colour bar.
+- `explorer_ui`: the explorer's ipywidgets controls and `explore()`.
 """
 from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup
 from .device import get_device

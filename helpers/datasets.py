@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from .assets import CELEBA_DRIVE_IDS, CELEBA_URL, part
 from .celeba import CELEBA_FOLDER, celeba_ready, read_celeba_partition
@@ -160,20 +161,28 @@ def _profile_lookalike_sizes() -> tuple[int, int]:
     return lookalike_sizes(cfg.case_train_images, cfg.case_val_images, cfg.case_test_images)
 
 
+def _prepare(fetch: Callable, folder: str, ready: Callable[[Path], bool], count: Callable[[Path], int],
+             make: Callable[[Path, int], Path], which: int, root: str | os.PathLike | None, progress: bool) -> Path:
+    # The real data in `full`; else the look-alike of the profile's size (`which`: 0 Pets, 1 CelebA),
+    # written again when the one on disk has another size.
+    if get_profile().full:
+        return fetch(root, progress)
+    n = _profile_lookalike_sizes()[which]
+    base = _lookalike_folder(root) / folder
+    if ready(base):
+        if count(base) == n:
+            return base
+        shutil.rmtree(base)
+    return make(base.parent, n)
+
+
 def prepare_pets(root: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """The Oxford-IIIT Pet folder for the current profile: the real one in `full` (`fetch_pets`); in
     `offline` and `smoke` the look-alike written by `make_fake_pets` under `<data_dir>/<profile>` (or
     `root`), with as many images as the profile's subsets need (`lookalike_sizes`). A look-alike of
     another size is written again."""
-    if get_profile().full:
-        return fetch_pets(root, progress)
-    n = _profile_lookalike_sizes()[0]
-    base = _lookalike_folder(root) / PETS_FOLDER
-    if pets_ready(base):
-        if len(read_pet_list(base)) == n:
-            return base
-        shutil.rmtree(base)
-    return make_fake_pets(base.parent, n)
+    return _prepare(fetch_pets, PETS_FOLDER, pets_ready, lambda base: len(read_pet_list(base)), make_fake_pets, 0,
+                    root, progress)
 
 
 def prepare_celeba(root: str | os.PathLike | None = None, progress: bool = True) -> Path:
@@ -181,12 +190,5 @@ def prepare_celeba(root: str | os.PathLike | None = None, progress: bool = True)
     and `smoke` the look-alike written by `make_fake_celeba` under `<data_dir>/<profile>` (or `root`), with
     as many faces as the profile's subsets need (`lookalike_sizes`). A look-alike of another size is
     written again."""
-    if get_profile().full:
-        return fetch_celeba(root, progress)
-    n = _profile_lookalike_sizes()[1]
-    base = _lookalike_folder(root) / CELEBA_FOLDER
-    if celeba_ready(base):
-        if len(read_celeba_partition(base)) == n:
-            return base
-        shutil.rmtree(base)
-    return make_fake_celeba(base.parent, n)
+    return _prepare(fetch_celeba, CELEBA_FOLDER, celeba_ready, lambda base: len(read_celeba_partition(base)),
+                    make_fake_celeba, 1, root, progress)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,6 +39,19 @@ def lookalike_sizes(n_train: int, n_val: int, n_test: int) -> tuple[int, int]:
     pets = max(math.ceil((n_train + n_val) / 0.6), math.ceil(n_test / 0.4)) + 2
     celeba = max(math.ceil(n_train / 0.6), math.ceil(n_val / 0.2), math.ceil(n_test / 0.2)) + 2
     return max(SMOKE_PETS, pets), max(SMOKE_CELEBA, celeba)
+
+
+def _begin(root: str | os.PathLike, folder: str, ready: Callable[[Path], bool], n: int, least: int,
+           writer: str) -> tuple[Path, Path | None]:
+    """(`<root>/<folder>`, a new hidden temporary folder beside it to write into), or (the folder, None) when a
+    complete one is already there; ValueError when fewer than `least` images are asked for."""
+    if n < least:
+        raise ValueError(f"{writer} needs n >= {least} images; got {n}.")
+    base = Path(root) / folder
+    if ready(base):
+        return base, None
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return base, Path(tempfile.mkdtemp(prefix=f".{writer}-", dir=root))
 
 
 def _publish(tmp: Path, base: Path) -> Path:
@@ -66,13 +80,9 @@ def make_fake_pets(root: str | os.PathLike, n: int = SMOKE_PETS, seed: int = 0) 
     layout under `<root>/oxford-iiit-pet` and return that folder. Each image has a textured background
     and an elliptic "pet" (warm colours and pointed ears for cats, cool colours and floppy ears for dogs),
     and a trimap PNG with 1 on the pet, 3 on a 2-pixel border band, 2 elsewhere."""
-    if n < 4:
-        raise ValueError(f"make_fake_pets needs n >= 4 images; got {n}.")
-    base = Path(root) / PETS_FOLDER
-    if pets_ready(base):
+    base, tmp = _begin(root, PETS_FOLDER, pets_ready, n, 4, "make_fake_pets")
+    if tmp is None:
         return base
-    Path(root).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".fake-pets-", dir=root))
     (tmp / "images").mkdir()
     (tmp / "annotations" / "trimaps").mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -251,13 +261,9 @@ def make_fake_celeba(root: str | os.PathLike, n: int = SMOKE_CELEBA, seed: int =
     correlations (Wearing_Lipstick mostly when not Male, Mustache mostly when Male, Mouth_Slightly_Open and
     High_Cheekbones mostly with Smiling); the 12 landmark attributes are drawn as `LOOKALIKE_PLANTS` says,
     and `lookalike_drawn.txt` records what each face shows."""
-    if n < 5:
-        raise ValueError(f"make_fake_celeba needs n >= 5 images; got {n}.")
-    base = Path(root) / CELEBA_FOLDER
-    if celeba_ready(base):
+    base, tmp = _begin(root, CELEBA_FOLDER, celeba_ready, n, 5, "make_fake_celeba")
+    if tmp is None:
         return base
-    Path(root).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".fake-celeba-", dir=root))
     (tmp / "img_align_celeba").mkdir()
     rng = np.random.default_rng(seed)
     mean_lm = np.array([[69, 111], [108, 111], [88, 134], [72, 152], [106, 152]], dtype=float)

@@ -189,7 +189,8 @@ def _fetch_part(name: str, progress: bool) -> Callable[[], object]:
         return lambda: fetch_celeba(progress=progress)
     if name == "paintings":
         def paintings() -> None:
-            missing = [a.name for a in part("paintings") if a.name not in fetch_paintings(progress)]
+            found = fetch_paintings(progress)
+            missing = [a.name for a in part("paintings") if a.name not in found]
             if missing:
                 raise DownloadError(f"could not download the paintings {', '.join(missing)}")
         return paintings

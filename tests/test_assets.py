@@ -143,7 +143,8 @@ def test_a_failed_download_leaves_no_half_written_file(server, tmp_path, monkeyp
     _serve_paintings(monkeypatch, server, ["/good.jpg", bad])
     assert assets.main(["paintings"]) == 1
     out, err = capsys.readouterr()
-    assert "could not download painting 1" in out and "FAILED paintings" in err
+    assert out.count("could not download painting 1") == 1 and "FAILED paintings: could not download the " \
+        "paintings p1" in err
     assert sorted(p.name for p in (tmp_path / "paintings").iterdir()) == ["p0.jpg"]  # no p1.jpg, no .part
 
 

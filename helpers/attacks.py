@@ -12,11 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .optimize import _check_batch, _targets
+from . import checks
 
 
-def _labels(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
-    return _targets(label, x.shape[0], getattr(model, "num_classes", None), x.device)
+def _labels(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor,
+            name: str = "label") -> torch.Tensor:
+    """The class indices (N,), range-checked now for a course model, after the first forward otherwise."""
+    return checks.targets(label, x.shape[0], checks.output_classes(model), x.device, name)
 
 
 def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor, step_size: float = 0.5,
@@ -30,17 +32,19 @@ def fool(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.
     Returns the images `(N, 3, H, W)` and the number of steps each needed `(N,)` (-1: not fooled).
     ValueError for a non-positive `step_size`, a negative `max_steps` or `confidence` outside [0, 1).
     """
-    _check_batch(x)
+    checks.images(x)
     if step_size <= 0 or max_steps < 0 or not 0.0 <= confidence < 1.0:
         raise ValueError(f"need step_size > 0, max_steps >= 0 and 0 <= confidence < 1; got step_size={step_size}, "
                          f"max_steps={max_steps}, confidence={confidence}.")
-    t = _labels(model, x, target)
+    t = _labels(model, x, target, "target")
     x_adv = x.detach().clone()
     steps = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
     for step in range(max_steps + 1):
         with torch.enable_grad():  # works inside a caller's torch.no_grad() too
             x_adv.requires_grad_(True)
             logits = model(x_adv)
+            if step == 0:
+                checks.targets(t, logits.shape[0], logits.shape[1], name="target")
             p_target = logits.softmax(1).gather(1, t.view(-1, 1)).squeeze(1)
             done = (logits.argmax(1) == t) & (p_target >= confidence)
             steps[done & (steps < 0)] = step
@@ -59,7 +63,9 @@ def _loss_grad(model: nn.Module, x: torch.Tensor, label: torch.Tensor, targeted:
     """Gradient of the per-image cross-entropy, signed so that adding it helps the attacker."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():  # works inside a caller's torch.no_grad() too
-        loss = F.cross_entropy(model(x), label, reduction="sum")
+        logits = model(x)
+        checks.targets(label, logits.shape[0], logits.shape[1], name="label")
+        loss = F.cross_entropy(logits, label, reduction="sum")
         (grad,) = torch.autograd.grad(loss, x)
     return -grad if targeted else grad
 
@@ -69,7 +75,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.T
     """Fast gradient sign method (Goodfellow et al. 2015): one step of size `eps` along the sign of the
     loss gradient. Untargeted (`label` = the true class): raise its loss. Targeted (`label` = the wanted
     class): lower its loss. Returns `(N, 3, H, W)` within `eps` of `x` (L-infinity) and in [0, 1]."""
-    _check_batch(x)
+    checks.images(x)
     if eps < 0:
         raise ValueError(f"eps must be >= 0; got {eps}.")
     grad = _loss_grad(model, x, _labels(model, x, label), targeted)
@@ -78,6 +84,8 @@ def fgsm(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.T
 
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """The nearest images to `x_adv` that are within `eps` of `x` (L-infinity) and in [0, 1]."""
+    checks.images(x)
+    checks.images(x_adv, "x_adv", check_range=False)  # a step may have left [0, 1]: projecting brings it back
     return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0, 1)
 
 
@@ -87,7 +95,7 @@ def pgd(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Te
     signed-gradient steps of size `alpha` (default 2.5 * eps / steps), each followed by projection onto
     the ball and [0, 1]. `random_start` begins at a uniform random point of the ball (torch's global
     generator). Returns `(N, 3, H, W)`."""
-    _check_batch(x)
+    checks.images(x)
     if eps < 0 or steps < 1:
         raise ValueError(f"need eps >= 0 and steps >= 1; got eps={eps}, steps={steps}.")
     y = _labels(model, x, label)
@@ -107,7 +115,10 @@ def success_rate(model: nn.Module, x_adv: torch.Tensor, label: int | Sequence[in
                  targeted: bool = False) -> float:
     """Share of images on which the attack worked: the top class differs from `label` (untargeted) or
     equals it (targeted)."""
-    pred = model(x_adv).argmax(1)
+    checks.images(x_adv, "x_adv")
     y = _labels(model, x_adv, label)
+    logits = model(x_adv)
+    checks.targets(y, logits.shape[0], logits.shape[1], name="label")
+    pred = logits.argmax(1)
     hit = pred == y if targeted else pred != y
     return hit.float().mean().item()

@@ -10,8 +10,9 @@ of the course, with the model called on large batches.
   blurred copy of the image (no OpenCV needed). Its maps are blocky at small budgets but additive: the
   values add up to score(image) - score(fully blurred image).
 
-Both explain the model's *score* for `target`: the softmax probability for a single-label classifier,
-the sigmoid for a multi-label one (`model.multilabel`), or the raw logit (`score="logit"`). With
+Both explain the model's *score* for `target` (`helpers.checks.score_fn`): the softmax probability for a
+single-label classifier, the sigmoid for a multi-label one (`model.multilabel`), or the raw logit
+(`score="logit"`). With
 `progress=True` a bar counts the images explained (each costs `num_samples` or `max_evals` model calls).
 """
 from __future__ import annotations
@@ -24,37 +25,18 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def _targets(target: int | torch.Tensor, n: int) -> list[int]:
-    t = torch.as_tensor(target, dtype=torch.long)
-    t = t.expand(n) if t.ndim == 0 else t
-    if t.shape != (n,):
-        raise ValueError(f"target must be an int or a LongTensor (N,) with N = {n}; got shape {tuple(t.shape)}.")
-    return t.tolist()
-
-
-def _check_images(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"x must be images (N, 3, H, W) in [0, 1]; got {getattr(x, 'shape', type(x).__name__)}.")
-
-
-def score_fn(model: nn.Module, score: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """logits `(B, K)` -> scores `(B, K)`: "softmax", "sigmoid", "logit", or None for the model's own
-    (sigmoid when `model.multilabel`, else softmax)."""
-    if score is None:
-        score = "sigmoid" if getattr(model, "multilabel", False) else "softmax"
-    funcs = {"softmax": lambda z: z.softmax(dim=1), "sigmoid": torch.sigmoid, "logit": lambda z: z}
-    if score not in funcs:
-        raise ValueError(f"score must be one of {list(funcs)} or None; got {score!r}.")
-    return funcs[score]
+from . import checks
 
 
 def predict_numpy(model: nn.Module, batch_size: int = 128, score: str | None = None,
-                  columns: list[int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+                  columns: list[int] | None = None, targets: list[int] | None = None
+                  ) -> Callable[[np.ndarray], np.ndarray]:
     """The function LIME and SHAP call: images `(B, H, W, 3)` floats in [0, 1] -> scores `(B, K)` (or the
-    given `columns` only), computed on the model's device `batch_size` images at a time, without gradients."""
+    given `columns` only), computed on the model's device `batch_size` images at a time, without gradients.
+    `targets` (class indices) and `columns` are checked against the model's K outputs on the first call."""
     device = next(model.parameters()).device
-    to_score = score_fn(model, score)
+    to_score = checks.score_fn(model, score)
+    checked = []
 
     @torch.no_grad()
     def predict(images: np.ndarray) -> np.ndarray:
@@ -62,6 +44,11 @@ def predict_numpy(model: nn.Module, batch_size: int = 128, score: str | None = N
         out = []
         for chunk in x.split(batch_size):
             s = to_score(model(chunk.to(device)))
+            if not checked:
+                for name, t in (("target", targets), ("columns", columns)):
+                    if t is not None:
+                        checks.targets(list(t), len(t), s.shape[1], name=name)
+                checked.append(True)
             out.append((s if columns is None else s[:, columns]).float().cpu())
         return torch.cat(out).numpy()
 
@@ -84,9 +71,9 @@ def lime_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, num
     from lime import lime_image
     from skimage.segmentation import slic
 
-    _check_images(x)
-    targets = _targets(target, len(x))
-    predict = predict_numpy(model, batch_size, score)
+    checks.images(x)
+    targets = checks.targets(target, len(x), checks.output_classes(model)).tolist()
+    predict = predict_numpy(model, batch_size, score, targets=targets)
 
     def segment(img: np.ndarray) -> np.ndarray:
         seg = slic(img, n_segments=n_segments, compactness=compactness, start_label=0)
@@ -118,13 +105,6 @@ def lime_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, num
     return torch.stack(maps).to(x.device)
 
 
-def _blurred(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    from torchvision.transforms.functional import gaussian_blur
-
-    k = 2 * int(3 * sigma) + 1
-    return gaussian_blur(img, kernel_size=[k, k], sigma=[sigma, sigma])
-
-
 def shap_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, max_evals: int,
               batch_size: int = 128, score: str | None = None, blur_sigma: float | None = None,
               progress: bool = False) -> torch.Tensor:
@@ -134,13 +114,13 @@ def shap_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, max
     `progress`: show a bar over the images."""
     import shap
 
-    _check_images(x)
-    targets = _targets(target, len(x))
+    checks.images(x)
+    targets = checks.targets(target, len(x), checks.output_classes(model)).tolist()
     h, w = x.shape[-2:]
     sigma = blur_sigma if blur_sigma is not None else max(h, w) / 8
     maps = []
     for img, t in _bar(list(zip(x.detach().cpu(), targets)), f"SHAP ({max_evals} evaluations per image)", progress):
-        background = _blurred(img, sigma).permute(1, 2, 0).numpy().astype(np.float32)
+        background = checks.gaussian_blur(img[None], sigma)[0].permute(1, 2, 0).numpy().astype(np.float32)
         masker = shap.maskers.Image(background, shape=(h, w, 3))
         predict = predict_numpy(model, batch_size, score, columns=[t])
         explainer = shap.explainers.Partition(predict, masker)

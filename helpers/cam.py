@@ -14,14 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import default_target_layer, get_layer
+from .models import default_target_layer, get_layer, is_course_model
 from .saliency import Target, _prepare, _score
 
 
 def _resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> nn.Module:
     if layer is None:
-        if not hasattr(model, "target_layer_name"):
-            raise ValueError("this model has no default target layer; pass layer= (a module or a dotted name).")
+        if not is_course_model(model):
+            raise ValueError("this model has no default target layer (it is not a course model, see "
+                             "helpers.models.CourseModel); pass layer= (a module or a dotted name).")
         return default_target_layer(model)
     return get_layer(model, layer)
 

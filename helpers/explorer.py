@@ -23,11 +23,11 @@ from torch import nn
 from .config import get_profile
 from .device import get_device
 from .explorer_methods import METHODS, MapFn, Method
-from .explorer_view import PANEL, blend, side_by_side_png
+from .explorer_view import PANEL, side_by_side_png
 from .images import SAMPLES, ImageLike, load_image, preprocess
 from .layers import block_layers, feature_map_layers
 from .models import MODELS, Classifier, has_pretrained_weights, load_model
-from .viz import as_image
+from .viz import as_image, overlay
 
 if TYPE_CHECKING:
     from .explorer_ui import ExplorerUI
@@ -262,7 +262,8 @@ class Explorer:
     def figure_data(self) -> np.ndarray:
         """What the explorer shows: the current map over the photo at the current opacity,
         `(H, W, 3)` floats in [0, 1]."""
-        return blend(self.photo_array(), self.current_map(), self.opacity, self.methods[self.method].signed)
+        return overlay(self.photo_array(), self.current_map(), self.opacity,
+                       signed=self.methods[self.method].signed)
 
     def title(self) -> str:
         """One line saying what is shown."""

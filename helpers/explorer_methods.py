@@ -41,9 +41,8 @@ def _saliency(model, x, target, layer, progress):
 def _smoothgrad(model, x, target, layer, progress):
     from .saliency import smoothgrad
 
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(0)  # the same noise every time: the map is reproducible and cacheable
-        return smoothgrad(model, x, target, samples=get_profile().settings.smoothgrad_samples)
+    g = torch.Generator(device=x.device).manual_seed(0)  # the same noise every time: reproducible and cacheable
+    return smoothgrad(model, x, target, samples=get_profile().settings.smoothgrad_samples, generator=g)
 
 
 def _integrated_gradients(model, x, target, layer, progress):
@@ -74,12 +73,20 @@ def _guided_grad_cam(model, x, target, layer, progress):
 
 class _Reporting(nn.Module):
     """A model that reports how many images it has seen out of `total` after every call (for the
-    progress bar of LIME and SHAP, which call the model on many batches of perturbed images)."""
+    progress bar of LIME and SHAP, which call the model on many batches of perturbed images). It passes the
+    wrapped model's contract on (`helpers.models.CourseModel`: labels, num_classes, target layer, ...)."""
 
     def __init__(self, model: nn.Module, total: int, report: Callable[[int, int], None]):
         super().__init__()
         self.model, self.total, self.report, self.done = model, total, report, 0
-        self.num_classes = getattr(model, "num_classes", None)
+
+    net = property(lambda self: self.model.net)
+    labels = property(lambda self: self.model.labels)
+    num_classes = property(lambda self: self.model.num_classes)
+    target_layer_name = property(lambda self: self.model.target_layer_name)
+    multilabel = property(lambda self: self.model.multilabel)
+    mean = property(lambda self: self.model.mean)
+    std = property(lambda self: self.model.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)

@@ -1,4 +1,5 @@
-"""What the explorer draws: a map laid over the photo (`blend`), the two panels as one PNG, the colour bar."""
+"""What the explorer draws: the two panels (photo, map over the photo by `helpers.viz.overlay`) as one PNG,
+and the colour bar."""
 from __future__ import annotations
 
 import io
@@ -7,23 +8,9 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .viz import MAP_CMAP, SIGNED_CMAP, normalize_map
+from .viz import MAP_CMAP, SIGNED_CMAP
 
 PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
-
-
-def blend(image: np.ndarray, heat: np.ndarray, alpha: float, signed: bool = False) -> np.ndarray:
-    """The photo `(H, W, 3)` in [0, 1] with a map `(H, W)` laid over it at opacity `alpha`: `(H, W, 3)`.
-
-    A non-negative map is scaled to [0, 1] by its min and max and coloured with `MAP_CMAP`; a signed one
-    is divided by its largest magnitude (0 stays in the middle) and coloured with `SIGNED_CMAP`.
-    """
-    if signed:
-        lim = float(np.abs(heat).max()) or 1.0
-        colored = colormaps[SIGNED_CMAP](0.5 + 0.5 * np.asarray(heat, dtype=np.float64) / lim)[..., :3]
-    else:
-        colored = colormaps[MAP_CMAP](normalize_map(heat))[..., :3]
-    return (1.0 - alpha) * image + alpha * colored
 
 
 def side_by_side_png(left: np.ndarray, right: np.ndarray, panel: int = PANEL, gap: int = GAP) -> bytes:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import checks
 from .config import data_dir
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -98,8 +99,12 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif arr.dtype != np.uint8:
+        if not np.isfinite(arr).all():
+            raise ValueError("the image array holds NaN or infinite values; replace them first "
+                             "(np.nan_to_num(arr)).")
         if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"a float image array must hold values in [0, 1]; got [{arr.min()}, {arr.max()}].")
+            raise ValueError(f"a float image array must hold values in [0, 1]; got [{arr.min()}, {arr.max()}]. "
+                             "For 0-255 pixels divide by 255, or convert to uint8 (arr.astype(np.uint8)).")
         arr = (arr * 255.0 + 0.5).astype(np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -181,14 +186,9 @@ def load_batch(names: Sequence[ImageLike], size: int) -> torch.Tensor:
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
     """Images `(N, 3, H, W)` or `(3, H, W)` in [0, 1] to uint8 arrays `(N, H, W, 3)` or `(H, W, 3)` for
-    plotting and saving; values outside [0, 1] are clipped. Exact inverse of `preprocess(..., None)`."""
+    plotting and saving. Exact inverse of `preprocess(..., None)`. Images are checked as everywhere
+    (`helpers.checks.images`: 0-255 values or NaN raise ValueError); rounding errors just outside [0, 1]
+    are clipped."""
+    checks.images(x, single=True)
     arr = x.detach().float().cpu().clamp(0, 1).mul(255.0).round().to(torch.uint8)
     return arr.movedim(-3, -1).numpy()
-
-
-def check_images(x: torch.Tensor, name: str = "x") -> None:
-    """Raise ValueError unless `x` is a batch of RGB images `(N, 3, H, W)`."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a batch of RGB images shaped (N, 3, H, W); got {shape}. "
-                         "For one image use x.unsqueeze(0); for grayscale, x.expand(-1, 3, -1, -1).")

@@ -20,27 +20,15 @@ method (saliency, Integrated Gradients, Grad-CAM, LIME, SHAP) can be scored the 
 """
 from __future__ import annotations
 
-import math
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .images import check_images
+from . import checks
+from .checks import gaussian_blur  # the course's one blur (insertion starts from a blurred copy)
 
 
 # ----------------------------------------------------------------------------------------- checks
-
-def _check_maps(maps: torch.Tensor, name: str = "maps") -> torch.Tensor:
-    if not isinstance(maps, torch.Tensor) or maps.ndim != 3:
-        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-        raise ValueError(f"{name} must be a batch of maps shaped (N, H, W); got {shape}. For one map use "
-                         "m.unsqueeze(0); for attributions (N, 3, H, W) reduce the channels first, e.g. "
-                         ".abs().sum(1) or .sum(1).clamp(min=0).")
-    if not maps.is_floating_point():
-        maps = maps.float()
-    return maps
-
 
 def _check_masks(masks: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     if not isinstance(masks, torch.Tensor) or masks.shape[-2:] != maps.shape[-2:]:
@@ -62,7 +50,7 @@ def energy_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     A map that is zero everywhere expresses no preference and scores like a uniform map: the mask's
     share of the image's area.
     """
-    maps = _check_maps(maps)
+    maps = checks.maps(maps)
     masks = _check_masks(masks, maps)
     if (maps < 0).any():
         raise ValueError("energy_in_mask needs non-negative maps; pass maps.clamp(min=0) (positive evidence) "
@@ -95,7 +83,7 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -
     the score is the fraction of them that hit (so a constant map scores the area share of the grown
     mask rather than a lucky 1). The mean over images is the pointing-game accuracy.
     """
-    maps = _check_maps(maps)
+    maps = checks.maps(maps)
     masks = dilate(_check_masks(masks, maps).contiguous(), tolerance)
     top = maps == maps.amax(dim=(1, 2), keepdim=True)
     return (top & masks).sum(dim=(1, 2)).float() / top.sum(dim=(1, 2)).float()
@@ -119,43 +107,10 @@ def centre_baseline(n: int, height: int, width: int | None = None, sigma: float 
 
 # ---------------------------------------------------------------------------------- faithfulness
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur images `(N, C, H, W)` with a Gaussian of standard deviation `sigma` pixels (separable,
-    radius 3 sigma, reflected borders). sigma 0 returns `x`."""
-    if sigma <= 0:
-        return x
-    r = max(1, min(int(math.ceil(3 * sigma)), x.shape[-1] - 1, x.shape[-2] - 1))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    out = F.pad(x, (r, r, 0, 0), mode="reflect")
-    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    out = F.pad(out, (0, 0, r, r), mode="reflect")
-    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def _targets(target: int | torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(target, dtype=torch.long, device=device)
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"target must be an int or a LongTensor (N,) with N = {n}; got shape {tuple(t.shape)}.")
-    return t
-
-
-def _score_fn(score: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if score == "softmax":
-        return lambda logits: logits.softmax(dim=1)
-    if score == "logit":
-        return lambda logits: logits
-    raise ValueError(f"score must be 'softmax' (class probability, as in Petsiuk et al.) or 'logit'; got {score!r}.")
-
-
 def importance_ranks(maps: torch.Tensor) -> torch.Tensor:
     """Rank of each pixel by decreasing importance, `(N, H*W)` long: 0 for the largest value. Ties keep
     raster order (a stable sort), so the result is deterministic."""
-    maps = _check_maps(maps)
+    maps = checks.maps(maps)
     flat = maps.flatten(1)
     order = torch.argsort(flat, dim=1, descending=True, stable=True)
     ranks = torch.empty_like(order)
@@ -163,18 +118,25 @@ def importance_ranks(maps: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def _curve_args(x: torch.Tensor, maps: torch.Tensor, target: int | torch.Tensor, steps: int,
-                batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checks every perturbation curve makes: maps `(N, H, W)` matching images `x` `(N, 3, H, W)`, steps and
-    batch size >= 1; returns the maps on `x`'s device and the targets `(N,)`."""
-    maps = _check_maps(maps).to(x.device)
+def _curve_args(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int | torch.Tensor,
+                steps: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checks every perturbation curve makes: images `x` `(N, 3, H, W)` in [0, 1], maps `(N, H, W)`
+    matching them, targets within the model's outputs (for a model that is not a course model, `_scores`
+    checks them against the first logits), steps and batch size >= 1; returns the maps on `x`'s device and
+    the targets `(N,)`."""
+    checks.images(x)
     n, _, h, w = x.shape
-    if maps.shape != (n, h, w):
-        raise ValueError(f"maps must be (N, H, W) = {(n, h, w)} to match the images; got {tuple(maps.shape)}. "
-                         "Upsample maps to the image size first.")
+    maps = checks.maps(maps, shape=(n, h, w)).to(x.device)
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1; got {steps}, {batch_size}.")
-    return maps, _targets(target, n, x.device)
+    return maps, checks.targets(target, n, checks.output_classes(model), x.device)
+
+
+def _scores(model: torch.nn.Module, batch: torch.Tensor, to_score, t: torch.Tensor) -> torch.Tensor:
+    """The score of class `t[i]` for each image of `batch`, `(B,)` float."""
+    logits = model(batch)
+    checks.targets(t, logits.shape[0], logits.shape[1])
+    return to_score(logits).gather(1, t[:, None])[:, 0].float()
 
 
 @torch.no_grad()
@@ -188,12 +150,12 @@ def replacement_curve(model: torch.nn.Module, start: torch.Tensor, end: torch.Te
     the rest from `start`. The `N * (steps + 1)` perturbed images are built by tensor indexing and
     scored `batch_size` at a time. score: "softmax" (probability of `target`) or "logit".
     """
-    check_images(start, "start")
-    if end.shape != start.shape:
-        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} must have the same shape.")
-    maps, tgt = _curve_args(start, maps, target, steps, batch_size)
+    checks.images(start, "start")
+    checks.images(end, "end")
+    checks.same_shape(start, end, ("start", "end"))
+    maps, tgt = _curve_args(model, start, maps, target, steps, batch_size)
     n, c, h, w = start.shape
-    to_score = _score_fn(score)
+    to_score = checks.score_fn(model, score)
     ranks = importance_ranks(maps)  # (N, P)
     counts = torch.round(torch.arange(steps + 1, device=start.device, dtype=torch.float64) * (h * w) / steps).long()
     out = torch.empty(n * (steps + 1), device=start.device)
@@ -202,7 +164,7 @@ def replacement_curve(model: torch.nn.Module, start: torch.Tensor, end: torch.Te
         i, t = j % n, j // n
         take_end = (ranks[i] < counts[t][:, None]).view(-1, 1, h, w)
         batch = torch.where(take_end, end[i], start[i])
-        out[j] = to_score(model(batch)).gather(1, tgt[i][:, None])[:, 0].float()
+        out[j] = _scores(model, batch, to_score, tgt[i])
     return out.view(steps + 1, n).T.contiguous()
 
 
@@ -212,8 +174,15 @@ def deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, 
     """Deletion curve (Petsiuk et al. 2018), `(N, steps + 1)`: the score of `target` as the most
     important pixels are replaced first by `baseline` (0 = black, a number, or images `(N, 3, H, W)`).
     A faithful map makes it fall fast: a low `auc` is good. x: `(N, 3, H, W)` in [0, 1]."""
-    check_images(x)
-    end = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    checks.images(x)
+    end = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    if end.ndim == 4:
+        checks.images(end, "baseline")
+    try:
+        end = end.expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"baseline must be a number or images shaped like x {tuple(x.shape)}; got "
+                         f"{tuple(end.shape)}.") from None
     return replacement_curve(model, x, end, maps, target, steps, batch_size, score)
 
 
@@ -223,7 +192,7 @@ def insertion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor,
     """Insertion curve (Petsiuk et al. 2018), `(N, steps + 1)`: start from a blurred copy of `x` and
     put the original pixels back, most important first. A faithful map makes it rise fast: a high
     `auc` is good. blur_sigma: pixels, default a 32nd of the image side (7 px at 224 px)."""
-    check_images(x)
+    checks.images(x)
     sigma = x.shape[-1] / 32 if blur_sigma is None else blur_sigma
     return replacement_curve(model, gaussian_blur(x, sigma), x, maps, target, steps, batch_size, score)
 
@@ -279,8 +248,7 @@ def linear_imputation(x: torch.Tensor, removed: torch.Tensor, noise: float = 0.0
     (the global RNG is never touched: without a generator the noise is seeded with 0). Kept pixels are
     returned unchanged. An image with every pixel removed becomes mid-grey (0.5).
     """
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be images shaped (N, C, H, W); got {tuple(getattr(x, 'shape', ()))}.")
+    checks.images(x, any_channels=True)
     n, c, h, w = x.shape
     if not isinstance(removed, torch.Tensor) or removed.shape != (n, h, w):
         raise ValueError(f"removed must be a bool mask shaped (N, H, W) = {(n, h, w)}; "
@@ -314,10 +282,9 @@ def imputed_deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.
     `seed` (deterministic; the global RNG is left alone). Images are built and scored `batch_size` at a
     time.
     """
-    check_images(x)
-    maps, tgt = _curve_args(x, maps, target, steps, batch_size)
+    maps, tgt = _curve_args(model, x, maps, target, steps, batch_size)
     n, _, h, w = x.shape
-    to_score = _score_fn(score)
+    to_score = checks.score_fn(model, score)
     g = torch.Generator(device=x.device).manual_seed(seed)
     ranks = importance_ranks(maps)
     counts = torch.round(torch.arange(steps + 1, device=x.device, dtype=torch.float64) * (h * w) / steps).long()
@@ -327,7 +294,7 @@ def imputed_deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.
         i, t = j % n, j // n
         removed = (ranks[i] < counts[t][:, None]).view(-1, h, w)
         batch = linear_imputation(x[i], removed, noise=noise, iterations=iterations, generator=g)
-        out[j] = to_score(model(batch)).gather(1, tgt[i][:, None])[:, 0].float()
+        out[j] = _scores(model, batch, to_score, tgt[i])
     return out.view(steps + 1, n).T.contiguous()
 
 
@@ -363,12 +330,12 @@ def spearman(a: torch.Tensor, b: torch.Tensor, absolute: bool = False) -> torch.
     """Spearman rank correlation between maps `a` and `b` `(N, H, W)`, per image `(N,)` in [-1, 1].
 
     absolute: rank |a| and |b| instead (Adebayo et al. 2018 report both, since a sign flip of a
-    signed map changes its ranks but not its picture). A map with no variance correlates 0 with
-    anything but an identical map (1).
+    signed map changes its ranks but not its picture). Tied values share their average rank (as
+    `scipy.stats.spearmanr`). A map with no variance correlates 0 with anything but an identical map (1),
+    where scipy gives nan. The course's one Spearman (notebooks 01, 04 and 07).
     """
-    a, b = _check_maps(a, "a"), _check_maps(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must have the same shape.")
+    a, b = checks.maps(a, "a"), checks.maps(b, "b")
+    checks.same_shape(a, b)
     if absolute:
         a, b = a.abs(), b.abs()
     ra, rb = rank_average(a.flatten(1)), rank_average(b.flatten(1).to(a.device))
@@ -387,11 +354,11 @@ def ssim(a: torch.Tensor, b: torch.Tensor, normalize: bool = True, sigma: float 
     Adebayo et al. 2018, so only the pattern counts. Gaussian window of `sigma` px (radius 3.5 sigma),
     data range 1, mean over the positions where the window fits inside the map (the same numbers as
     `skimage.metrics.structural_similarity(..., gaussian_weights=True, use_sample_covariance=False,
-    data_range=1)`).
+    data_range=1)`). The course's one SSIM (notebooks 01 and 07): the Gaussian window of Wang et al. (2004);
+    scikit-image's default (a 7 x 7 uniform window, sample covariance) gives somewhat different numbers.
     """
-    a, b = _check_maps(a, "a"), _check_maps(b, "b").to(a.device)
-    if a.shape != b.shape:
-        raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must have the same shape.")
+    a, b = checks.maps(a, "a"), checks.maps(b, "b").to(a.device)
+    checks.same_shape(a, b)
     r = int(3.5 * sigma + 0.5)
     if min(a.shape[-2:]) < 2 * r + 1:
         raise ValueError(f"maps of {tuple(a.shape[-2:])} px are smaller than the SSIM window ({2 * r + 1} px); "

@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
 from torchvision import models as tvm
 
+from . import checks
 from .config import get_profile, random_weights, weights_dir
 from .device import get_device
 from .download import DownloadError, download, sha256_of
@@ -167,9 +168,56 @@ def fetch_weights(name: str, progress: bool = True) -> Path:
             f"as {path}; or use the smoke profile (COURSE_PROFILE=smoke). Cause: {exc}") from exc
 
 
+class CourseModel(Protocol):
+    """What the helpers read from a model: the course's model contract, written once.
+
+    A course model is called on images `(N, 3, H, W)` in [0, 1] and returns logits `(N, num_classes)`;
+    it normalizes its input itself. `Classifier` (every `load_model` network, and the fine-tuned ones of
+    `helpers.train`), `helpers.synthetic.SmallCNN` and the explorer's reporting wrapper satisfy it
+    (`is_course_model(model)` checks that the attributes exist; `isinstance` with a Protocol cannot see a
+    module's registered submodules and buffers on Python 3.12). Functions of `helpers` accept any
+    `nn.Module` returning logits; from a course model they also read:
+
+    - `net`: the module whose submodules the dotted layer names refer to (`get_layer`, `layer_names`);
+    - `labels`: the class (or attribute) names, in output order; `num_classes == len(labels)`;
+    - `target_layer_name`: the default Grad-CAM layer, a dotted name inside `net`;
+    - `multilabel`: outputs are independent sigmoids (True) or one softmax over classes (False), which
+      decides the score LIME and SHAP explain;
+    - `mean`, `std`: tensors `(1, 3, 1, 1)`; the network sees `(x - mean) / std`.
+    """
+
+    net: nn.Module
+    labels: list[str]
+    target_layer_name: str
+    multilabel: bool
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @property
+    def num_classes(self) -> int: ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+CONTRACT = ("net", "labels", "num_classes", "target_layer_name", "multilabel", "mean", "std")
+
+
+def is_course_model(model: object) -> bool:
+    """True when `model` has every attribute of the `CourseModel` contract (`CONTRACT`)."""
+    return all(hasattr(model, name) for name in CONTRACT)
+
+
+def network(model: nn.Module) -> nn.Module:
+    """The module that layer names refer to: `model.net` for a course model (`CourseModel`), else `model`."""
+    return model.net if is_course_model(model) else model
+
+
 class Classifier(nn.Module):
     """An ImageNet classifier on images in [0, 1]: `forward(x)` normalizes `x` `(N, 3, H, W)` and returns
-    logits `(N, num_classes)`. `net` is the wrapped network; `labels` its class names."""
+    logits `(N, num_classes)`. `net` is the wrapped network; `labels` its class names. Satisfies
+    `CourseModel` (`multilabel` is False until `helpers.train.new_head` sets it)."""
+
+    multilabel: bool = False
 
     def __init__(self, net: nn.Module, name: str, mean: tuple[float, ...], std: tuple[float, ...],
                  labels: list[str], target_layer: str):
@@ -284,19 +332,19 @@ def load_model(name: str, pretrained: bool | None = None, device: torch.device |
 def layer_names(model: nn.Module, types: tuple[type, ...] | None = None) -> list[str]:
     """Dotted names of the submodules of `model` (of `model.net` for a `Classifier`), optionally only
     those of the given types, e.g. `(nn.Conv2d,)`."""
-    root = model.net if isinstance(model, Classifier) else model
+    root = network(model)
     return [n for n, m in root.named_modules() if n and (types is None or isinstance(m, types))]
 
 
 def get_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
     """The submodule called `layer` (a dotted name inside `model.net`, e.g. `"layer4.1.conv2"`), or
     `layer` itself when it is already a module of the model. KeyError listing valid names otherwise."""
-    root = model.net if isinstance(model, Classifier) else model
+    root = network(model)
     if isinstance(layer, nn.Module):
         if any(layer is m for m in model.modules()):
             return layer
         raise KeyError(f"the module {type(layer).__name__} given as a layer is not part of this model.")
-    name = layer[4:] if isinstance(model, Classifier) and layer.startswith("net.") else layer
+    name = layer[4:] if root is not model and layer.startswith("net.") else layer
     try:
         return root.get_submodule(name)
     except AttributeError:
@@ -323,5 +371,6 @@ def stage_names(model: Classifier) -> list[str]:
 @torch.no_grad()
 def top_k(model: Classifier, x: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k probabilities and class indices, each `(N, k)`, for images `x` `(N, 3, H, W)` in [0, 1]."""
+    checks.images(x)
     probs = model(x).softmax(dim=1)
     return probs.topk(k, dim=1)

@@ -5,7 +5,7 @@ blur, objectives and one gradient-ascent loop (notebooks 03 and 04; style transf
   `PixelImage` stores the pixels themselves (clamped to [0, 1] after each step); `FourierImage` stores a
   colour-decorrelated, frequency-scaled Fourier spectrum passed through a sigmoid (Olah et al. 2017).
 - Transformations: `jitter` (one random roll for the batch), `random_transform` (a random scale, rotation
-  and shift per image), `gaussian_blur`.
+  and shift per image), `gaussian_blur` (the course's one blur, from `helpers.checks`).
 - Objectives map images `(N, 3, H, W)` to one score per image `(N,)`: `class_logit`, `channel_mean`.
 - `visualize` runs gradient ascent on an objective with any mix of the regularizers above.
 
@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checks
+from .checks import gaussian_blur  # noqa: F401  (the course's one blur, re-exported: a regularizer here)
 from .models import get_layer
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (N, 3, H, W) in [0, 1] -> scores (N,)
@@ -41,18 +43,11 @@ def _size2(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _check_batch(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a batch of RGB images shaped (N, 3, H, W); got {shape}. "
-                         "For one image use x.unsqueeze(0).")
-
-
 def color_correlation_sqrt(x: torch.Tensor) -> torch.Tensor:
     """The symmetric square root `(3, 3)` of the RGB covariance of images `x` `(N, 3, H, W)`, scaled so
     that its largest column norm is 1. Mixing independent channels with it gives them the colour
     correlations of natural photos."""
-    _check_batch(x)
+    checks.images(x)
     pixels = x.detach().double().movedim(1, 0).reshape(3, -1)
     eigval, eigvec = torch.linalg.eigh(torch.cov(pixels))
     root = eigvec @ torch.diag(eigval.clamp_min(0).sqrt()) @ eigvec.T
@@ -71,7 +66,7 @@ class PixelImage(nn.Module):
                  std: float = 0.1, device: torch.device | str | None = None):
         super().__init__()
         if init is not None:
-            _check_batch(init, "init")
+            checks.images(init, "init")
             pixels = init.detach().clone().float()
         else:
             h, w = _size2(size)
@@ -117,7 +112,7 @@ class FourierImage(nn.Module):
                  device: torch.device | str | None = None):
         super().__init__()
         if init is not None:
-            _check_batch(init, "init")
+            checks.images(init, "init")
             n, h, w = init.shape[0], init.shape[2], init.shape[3]
         else:
             h, w = _size2(size)
@@ -161,7 +156,7 @@ def random_transform(x: torch.Tensor, scale: tuple[float, float] = (0.9, 1.1), d
     """A random zoom (factor drawn from `scale`), rotation (uniform in +-`degrees`) and shift (uniform in
     +-`shift` pixels) per image of `x` `(N, 3, H, W)`, bilinear, borders reflected. Differentiable; the
     draws use torch's global generator. Returns a tensor of the same shape."""
-    _check_batch(x)
+    checks.images(x)
     n, _, h, w = x.shape
     dev, dt = x.device, x.dtype
     zoom = torch.empty(n, device=dev, dtype=dt).uniform_(*scale)
@@ -174,45 +169,12 @@ def random_transform(x: torch.Tensor, scale: tuple[float, float] = (0.9, 1.1), d
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def gaussian_kernel1d(sigma: float, device: torch.device | None = None) -> torch.Tensor:
-    """A normalized 1-D Gaussian of standard deviation `sigma` pixels, radius ceil(3 sigma)."""
-    radius = max(1, math.ceil(3.0 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each channel of `x` `(N, C, H, W)` with a Gaussian of standard deviation `sigma` pixels
-    (separable, borders reflected). `sigma <= 0` returns `x` unchanged."""
-    if sigma <= 0:
-        return x
-    c = x.shape[1]
-    k = gaussian_kernel1d(sigma, x.device).to(x.dtype)
-    r = k.numel() // 2
-    if r >= min(x.shape[-2:]):
-        raise ValueError(f"sigma={sigma} is too large for a {x.shape[-2]} x {x.shape[-1]} image.")
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def _targets(target: int | torch.Tensor, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(target, dtype=torch.long, device=device).flatten()
-    if t.numel() == 1:
-        t = t.expand(n)
-    if t.numel() != n:
-        raise ValueError(f"got {t.numel()} targets for {n} images; give one int or one per image.")
-    if num_classes is not None and ((t < 0) | (t >= num_classes)).any():
-        raise ValueError(f"targets must be in [0, {num_classes}); got {t.tolist()}.")
-    return t
-
-
 def class_logit(model: nn.Module, target: int | Sequence[int] | torch.Tensor) -> Objective:
     """Objective: the logit of class `target` (an int for every image, or one per image) for images
     `(N, 3, H, W)` in [0, 1]; returns `(N,)`."""
     def score(x: torch.Tensor) -> torch.Tensor:
         logits = model(x)
-        t = _targets(target, x.shape[0], logits.shape[1], logits.device)
+        t = checks.targets(target, x.shape[0], logits.shape[1], logits.device)
         return logits.gather(1, t.view(-1, 1)).squeeze(1)
 
     return score
@@ -245,7 +207,7 @@ def channel_mean(model: nn.Module, layer: str | nn.Module, channel: int | Sequen
         if not store:
             raise RuntimeError("the layer did not run during the forward pass; is it part of the model?")
         act = store[0]
-        ch = _targets(channel, x.shape[0], act.shape[1], act.device)
+        ch = checks.targets(channel, x.shape[0], act.shape[1], act.device, name="channel")
         return act[torch.arange(act.shape[0], device=act.device), ch].flatten(1).mean(1)
 
     return score

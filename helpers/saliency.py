@@ -11,81 +11,42 @@ Notebook 01 writes each method out by hand; these are the tested versions the la
 from __future__ import annotations
 
 import copy
-from typing import Sequence
 
 import torch
 from torch import nn
 
-from .images import check_images
-
-Target = int | Sequence[int] | torch.Tensor
-
-
-def check_targets(model_output_classes: int | None, target: Target, n: int,
-                  device: torch.device | str | None = None) -> torch.Tensor:
-    """Validate `target` and return it as a LongTensor `(n,)` of class indices on `device`.
-
-    `target` is one int (used for all `n` images) or one index per image (LongTensor or list). Each index
-    must lie in `[0, model_output_classes)` (negative indices are refused: they are almost always a
-    mistake); `model_output_classes=None` skips the range check. Raises ValueError naming the problem.
-    """
-    if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.dtype == torch.bool):
-        raise ValueError(f"target must be a class index (int) or a LongTensor (N,) of them; got a bool {target!r}.")
-    if isinstance(target, int):
-        t = torch.full((n,), target, dtype=torch.long)
-    elif isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.is_complex():
-            raise ValueError(f"target must hold integer class indices; got a {target.dtype} tensor.")
-        t = target.reshape(-1).long() if target.ndim <= 1 else None
-        if t is None:
-            raise ValueError(f"target must be an int or a 1-D tensor of N={n} class indices; got shape "
-                             f"{tuple(target.shape)}.")
-        if target.ndim == 0:
-            t = t.expand(n)
-    elif isinstance(target, Sequence) and not isinstance(target, str) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in target):
-        t = torch.tensor(list(target), dtype=torch.long)
-    else:
-        raise ValueError(f"target must be a class index (int) or a LongTensor (N,) of them; got "
-                         f"{type(target).__name__}.")
-    if t.numel() != n:
-        raise ValueError(f"target has {t.numel()} class indices for a batch of {n} images; give one per image "
-                         "or a single int for all.")
-    if model_output_classes is not None and t.numel():
-        bad = t[(t < 0) | (t >= model_output_classes)]
-        if bad.numel():
-            raise ValueError(f"class index {int(bad[0])} is outside the model's outputs: valid indices are 0 to "
-                             f"{model_output_classes - 1} (negative indices are not accepted).")
-    return t.to(device) if device is not None else t
-
-
-def _num_classes(model: nn.Module) -> int | None:
-    n = getattr(model, "num_classes", None)
-    return n if isinstance(n, int) else None
+from . import checks
+from .checks import Target
 
 
 def _prepare(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """Check the images and the targets (against `model.num_classes` when the model has it)."""
-    check_images(x)
-    return check_targets(_num_classes(model), target, x.shape[0], x.device)
+    """Check the images and the targets (against `model.num_classes` for a course model; for any other
+    model `_score` checks them against the logits)."""
+    checks.images(x)
+    return checks.targets(target, x.shape[0], checks.output_classes(model), x.device)
 
 
 def _score(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Sum over the batch of each image's target logit (the images' gradients do not mix)."""
     if logits.ndim != 2:
         raise ValueError(f"the model must return logits (N, K); it returned shape {tuple(logits.shape)}.")
-    check_targets(logits.shape[1], t, logits.shape[0])
+    checks.targets(t, logits.shape[0], logits.shape[1])
     return logits.gather(1, t.view(-1, 1)).sum()
 
 
-def input_gradient(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """d logit_target / d x for each image: `(N, 3, H, W)`, same dtype and device as `x`."""
-    t = _prepare(model, x, target)
+def _input_gradient(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """`input_gradient` without the input checks, for inputs that are not pixels in [0, 1] (noisy copies,
+    path points) and targets already checked."""
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         score = _score(model(xg), t)
         (grad,) = torch.autograd.grad(score, xg)
     return grad
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """d logit_target / d x for each image: `(N, 3, H, W)`, same dtype and device as `x`."""
+    return _input_gradient(model, x, _prepare(model, x, target))
 
 
 def vanilla_saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
@@ -100,12 +61,13 @@ def grad_times_input(model: nn.Module, x: torch.Tensor, target: Target) -> torch
 
 
 def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
-               sigma: float = 0.15) -> torch.Tensor:
+               sigma: float = 0.15, generator: torch.Generator | None = None) -> torch.Tensor:
     """SmoothGrad (Smilkov et al. 2017): |gradient| averaged over `samples` noisy copies `x + N(0, sigma^2)`,
     then the largest over the colour channels: `(N, H, W)`, >= 0.
 
     `sigma` is in pixel units, i.e. a fraction of the [0, 1] input range (0.1-0.2 works well). The noise is
-    drawn from torch's global generator (seed it for reproducible maps). Equals Captum's
+    drawn from `generator` (a `torch.Generator` on `x`'s device, for reproducible maps; default: torch's
+    global generator). Equals Captum's
     `NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", stdevs=sigma, abs=True)` followed by a
     max over channels, up to the noise draws. `sigma=0` gives `vanilla_saliency`.
     """
@@ -116,8 +78,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
     t = _prepare(model, x, target)
     total = torch.zeros_like(x)
     for _ in range(samples):
-        noisy = x.detach() + sigma * torch.randn_like(x)
-        total += input_gradient(model, noisy, t).abs()
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        total += _input_gradient(model, x.detach() + sigma * noise, t).abs()
     return (total / samples).amax(dim=1)
 
 
@@ -181,7 +143,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
     for chunk, w in zip(alphas.split(per_pass), weights.split(per_pass)):
         k = chunk.numel()
         path = base.unsqueeze(0) + chunk.view(k, 1, 1, 1, 1) * diff.unsqueeze(0)  # (k, N, 3, H, W)
-        grads = input_gradient(model, path.reshape(k * n, *x.shape[1:]), t.repeat(k))
+        grads = _input_gradient(model, path.reshape(k * n, *x.shape[1:]), t.repeat(k))
         total += (w.view(k, 1, 1, 1, 1) * grads.view(k, *x.shape)).sum(dim=0)
     return diff * total
 
@@ -215,7 +177,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
 
     handles = [m.register_forward_hook(gate) for m in relus]
     try:
-        return input_gradient(model, x, t)
+        return _input_gradient(model, x, t)
     finally:
         for h in handles:
             h.remove()

@@ -1,30 +1,28 @@
-"""Sanity checks for saliency maps (Adebayo et al. 2018): cascading model-parameter randomization, and the
-similarity measures used to compare a map with the map of a randomized model.
+"""Sanity checks for saliency maps (Adebayo et al. 2018): cascading model-parameter randomization.
 
 `cascading_randomization(model)` re-initializes a copy of the model block by block from the output down
 and yields it after each step; `stage_layer_order(model)` gives a coarser cascade, one step per stage of
-`helpers.stage_names` (the head first); `spearman` and `ssim` compare batches of maps. A method whose maps stay
-similar while the weights they are supposed to explain are destroyed fails the check. Notebook 01 teaches
-the check; notebook 07 turns it into a score.
+`helpers.stage_names` (the head first). The similarity of a map before and after is measured with
+`helpers.metrics.spearman` and `helpers.metrics.ssim` (the course's one definition of each). A method whose
+maps stay similar while the weights they are supposed to explain are destroyed fails the check. Notebook 01
+teaches the check; notebook 07 turns it into a score.
 """
 from __future__ import annotations
 
 import copy
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from .models import Classifier, get_layer, stage_names
-from .viz import normalize_map
+from .models import Classifier, get_layer, network, stage_names
 
 
 def default_layer_order(model: nn.Module) -> list[str]:
     """Dotted names of the model's parameterized blocks from the output to the input: containers
     (`nn.Sequential`, e.g. ResNet's `layer4` or VGG's `features`) are opened one level at a time, other
     modules with parameters are kept whole (a ResNet block, a convolution, the classifier)."""
-    root = model.net if isinstance(model, Classifier) else model
+    root = network(model)
     names: list[str] = []
 
     def walk(module: nn.Module, prefix: str) -> None:
@@ -130,39 +128,3 @@ def cascading_randomization(model: nn.Module, layer_order: Sequence[str | Sequen
             randomize_(get_layer(clone, name), seed + 1000 * step + k)
         clone.requires_grad_(False)
         yield group_label(names), clone
-
-
-def _flat(maps: torch.Tensor | np.ndarray) -> np.ndarray:
-    a = maps.detach().float().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps, float)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(f"maps must be (N, H, W) or (H, W); got shape {a.shape}.")
-    return a
-
-
-def spearman(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Spearman rank correlation between each pair of maps `a[i]`, `b[i]` `(N, H, W)`: `(N,)` in [-1, 1]
-    (ties get their average rank; a constant map gives nan)."""
-    from scipy.stats import rankdata
-
-    x, y = _flat(a), _flat(b)
-    if x.shape != y.shape:
-        raise ValueError(f"maps of different shapes {x.shape} and {y.shape}.")
-    rx = rankdata(x.reshape(len(x), -1), axis=1)
-    ry = rankdata(y.reshape(len(y), -1), axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
-
-
-def ssim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Structural similarity (Wang et al. 2004) between each pair of maps `(N, H, W)`, each first scaled
-    to [0, 1] by its own min and max: `(N,)`, 1 for identical maps."""
-    from skimage.metrics import structural_similarity
-
-    x, y = normalize_map(_flat(a)), normalize_map(_flat(b))
-    if x.shape != y.shape:
-        raise ValueError(f"maps of different shapes {x.shape} and {y.shape}.")
-    return np.array([structural_similarity(p, q, data_range=1.0) for p, q in zip(x, y)])

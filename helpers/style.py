@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import Classifier, load_model, stage_names
+from . import checks
+from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, is_course_model, load_model, network, stage_names
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
 CONTENT_LAYERS = ("relu4_2",)
@@ -78,7 +79,7 @@ class VGGFeatures(nn.Module):
                  pool: str = "max", channels_last: bool | None = None):
         super().__init__()
         model = load_model("vgg19") if model is None else model
-        net = getattr(model, "net", model)
+        net = network(model)
         features = getattr(net, "features", None)
         if not isinstance(features, nn.Sequential):
             raise ValueError(f"{getattr(model, 'name', type(net).__name__)} has no VGG `features` stack; "
@@ -102,8 +103,9 @@ class VGGFeatures(nn.Module):
         self.layers = layers
         self.last = self.names[-1]  # the deepest layer computed
         self.channels_last = channels_last
-        mean = getattr(model, "mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1))
-        std = getattr(model, "std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1))
+        course = is_course_model(model)  # else a bare VGG that expects ImageNet-normalized input
+        mean = model.mean if course else torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = model.std if course else torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         self.register_buffer("mean", mean.detach().clone())
         self.register_buffer("std", std.detach().clone())
         self.to(mean.device)
@@ -203,7 +205,7 @@ class LayerFeatures(nn.Module):
 def feature_extractor(model: Classifier, layers: Sequence[str]) -> VGGFeatures | LayerFeatures:
     """The extractor that fits `model`: `VGGFeatures` (paper names such as `relu4_2`) for a VGG, else
     `LayerFeatures` (dotted names such as `blocks.2`)."""
-    if isinstance(getattr(getattr(model, "net", model), "features", None), nn.Sequential):
+    if isinstance(getattr(network(model), "features", None), nn.Sequential):
         return VGGFeatures(model, layers=layers)
     return LayerFeatures(model, layers)
 
@@ -236,7 +238,7 @@ def default_layers(model: Classifier) -> StyleLayers:
     1/16 of the input side (VGG's `relu5_1` is there); content = the last stage at 1/8 (where `relu4_2` is);
     inversion = the last stage at each resolution; content choices = those, but the coarsest.
     """
-    if isinstance(getattr(getattr(model, "net", model), "features", None), nn.Sequential):
+    if isinstance(getattr(network(model), "features", None), nn.Sequential):
         return StyleLayers(CONTENT_LAYERS, STYLE_LAYERS, VGG_CONTENT_CHOICES, VGG_INVERSION_LAYERS)
     strides = stage_strides(model)
     names = list(strides)
@@ -314,10 +316,14 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
     """
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}.")
-    if content.ndim != 4 or content.shape[1] != 3:
-        raise ValueError(f"content must be images (N, 3, H, W); got {tuple(content.shape)}.")
-    if style is not None and (style.ndim != 4 or style.shape[1] != 3 or style.shape[0] not in (1, content.shape[0])):
-        raise ValueError(f"style must be images (1 or N, 3, H, W); got {tuple(style.shape)}.")
+    checks.images(content, "content")
+    if style is not None:
+        checks.images(style, "style")
+        if style.shape[0] not in (1, content.shape[0]):
+            raise ValueError(f"style must be images (1 or N, 3, H, W); got {tuple(style.shape)}: give one style "
+                             "image for all, or one per content image.")
+    if isinstance(init, torch.Tensor):
+        checks.images(init, "init")
     style_layers = tuple(style_layers) if style is not None and style_weight else ()
     needed = tuple(dict.fromkeys(tuple(content_layers) + style_layers))
     if extractor is None:

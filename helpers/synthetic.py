@@ -10,7 +10,8 @@ seed gives the same images.
 
 `SmallCNN` is a six-convolution network with global max pooling whose last block keeps a quarter of the
 input resolution (12 x 12 cells at 48 px), so that Grad-CAM on it can tell a corner from the object.
-`train` fits it on the CPU in about a minute at the `full` profile's sizes (2000 images of 48 px, 5 epochs).
+`train` fits it on the CPU in about a minute at the `full` profile's sizes (2000 images of 48 px, 5 epochs);
+`helpers.train.predict` and `helpers.train.accuracy` measure it.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import checks
 
 CLASSES = ("circle", "square", "triangle", "cross")
 OPACITY = (0.7, 1.0)  # range of the objects' opacity over the background texture (lower = harder)
@@ -157,7 +160,8 @@ def make_shapes(n: int, size: int = 48, seed: int = 0, shortcut: float | None = 
 
 
 class SmallCNN(nn.Module):
-    """A small classifier for `make_shapes` images `(N, 3, S, S)` in [0, 1] -> logits `(N, classes)`.
+    """A small classifier for `make_shapes` images `(N, 3, S, S)` in [0, 1] -> logits `(N, classes)`;
+    a course model (`helpers.models.CourseModel`: `labels`, `num_classes`, `target_layer_name`, ...).
 
     Three blocks of two 3x3 convolutions (batch norm, ReLU) with max-pooling after the first two, so the
     last block (`features.block3`, the default Grad-CAM layer) keeps S/4 x S/4 cells (12 x 12 at 48 px);
@@ -167,6 +171,7 @@ class SmallCNN(nn.Module):
     """
 
     target_layer_name = "features.block3"
+    multilabel = False
 
     def __init__(self, num_classes: int = len(CLASSES), width: int = 16):
         super().__init__()
@@ -182,11 +187,22 @@ class SmallCNN(nn.Module):
         self.features.add_module("pool2", nn.MaxPool2d(2))
         self.features.add_module("block3", block(2 * width, 4 * width))
         self.head = nn.Linear(4 * width, num_classes)
-        self.num_classes = num_classes
         self.labels = list(CLASSES[:num_classes]) if num_classes <= len(CLASSES) else [str(i) for i in range(num_classes)]
+        # the network sees (x - mean) / std = x - 0.5; not saved in the state dict
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.5), persistent=False)
+        self.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def net(self) -> nn.Module:
+        """The model itself: its layer names (`features.block3`) need no prefix (see `CourseModel`)."""
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x - 0.5).amax(dim=(2, 3)))
+        return self.head(self.features((x - self.mean) / self.std).amax(dim=(2, 3)))
 
 
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch_size: int = 64,
@@ -197,8 +213,10 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: 
     model construction and `seed`)."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1; got {epochs}.")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels.")
+    checks.images(images, "images")
+    if isinstance(labels, torch.Tensor) and labels.ndim == 1 and images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels; give one label per image.")
+    labels = checks.targets(labels, images.shape[0], checks.output_classes(model, images), name="labels")
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
@@ -227,16 +245,3 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: 
         for p in model.parameters():
             p.requires_grad_(False)
     return history
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Predicted classes `(N,)` for images `(N, 3, S, S)`, computed `batch_size` at a time."""
-    device = next(model.parameters()).device
-    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(dim=1).cpu()
-                      for i in range(0, images.shape[0], batch_size)])
-
-
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Share of images `(N, 3, S, S)` whose predicted class equals `labels` `(N,)`."""
-    return (predict(model, images) == labels.cpu()).float().mean().item()

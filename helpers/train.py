@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import checks
 from .config import data_dir
 from .models import Classifier, has_pretrained_weights, load_model, model_spec
 
@@ -87,9 +88,13 @@ def new_head(model: Classifier, labels: Sequence[str], multilabel: bool) -> Clas
     parent_name, _, leaf = name.rpartition(".")
     parent = model.net.get_submodule(parent_name) if parent_name else model.net
     old = getattr(parent, leaf)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        layer = nn.Linear(old.in_features, len(labels))
+    layer = nn.utils.skip_init(nn.Linear, old.in_features, len(labels))  # no draw from the global generator
+    # nn.Linear's own initialization (uniform in +-1/sqrt(fan_in)), drawn from a local generator
+    g = torch.Generator().manual_seed(0)
+    bound = 1.0 / old.in_features ** 0.5
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=g)
+        layer.bias.uniform_(-bound, bound, generator=g)
     setattr(parent, leaf, layer.to(old.weight.device))
     model.labels = list(labels)
     model.multilabel = multilabel
@@ -202,21 +207,37 @@ def _features(prefix: nn.Module, model: Classifier, ds: Dataset, batch_size: int
     return torch.cat(feats), torch.cat(labels)
 
 
-def _loss_fn(multilabel: bool) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+def _loss_fn(multilabel: bool, pos_weight: torch.Tensor | None = None) -> nn.Module:
+    return nn.BCEWithLogitsLoss(pos_weight=pos_weight) if multilabel else nn.CrossEntropyLoss()
+
+
+def positive_weights(labels: torch.Tensor, max_weight: float = 50.0) -> torch.Tensor:
+    """Per-attribute weights `(K,)` for the positives of 0/1 labels `(N, K)`: negatives / positives, so that
+    an attribute's positives weigh as much in the loss as its negatives (what balanced accuracy rewards),
+    clipped to [1/max_weight, max_weight] (an attribute with no positive gets `max_weight`)."""
+    if labels.ndim != 2:
+        raise ValueError(f"positive_weights needs 0/1 labels (N, K); got shape {tuple(labels.shape)}.")
+    pos = (labels > 0.5).sum(0).float()
+    neg = len(labels) - pos
+    return (neg / pos.clamp_min(1e-9)).clamp(1 / max_weight, max_weight)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Accuracy from logits `(N, K)`: a scalar for class labels `(N,)` (argmax), or one per attribute `(K,)`
-    for 0/1 labels `(N, K)` (logit > 0)."""
+    """Accuracy from logits `(N, K)` (e.g. `predict`'s): a scalar for class labels `(N,)` (argmax), or one per
+    attribute `(K,)` for 0/1 labels `(N, K)` (logit > 0). The course's one accuracy: for a model and images,
+    `accuracy(predict(model, images), labels)`."""
+    labels = checks.labels_like(labels, logits)
     if labels.ndim == 1:
-        return (logits.argmax(dim=1) == labels.to(logits.device)).float().mean()
-    return ((logits > 0) == (labels.to(logits.device) > 0.5)).float().mean(dim=0)
+        return (logits.argmax(dim=1) == labels).float().mean()
+    return ((logits > 0) == (labels > 0.5)).float().mean(dim=0)
 
 
 def balanced_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean of the true-positive and true-negative rates per attribute `(K,)`, for 0/1 labels `(N, K)`:
     unlike accuracy, it is 0.5 for a model that always answers "no" to a rare attribute."""
+    if not isinstance(labels, torch.Tensor) or labels.shape != logits.shape:
+        raise ValueError(f"labels must be 0/1 values shaped like the logits {tuple(logits.shape)} (one column per "
+                         f"attribute); got {checks._shape(labels)}. For class indices use accuracy.")
     pred, truth = logits > 0, labels.to(logits.device) > 0.5
     tpr = (pred & truth).sum(0) / truth.sum(0).clamp_min(1)
     tnr = (~pred & ~truth).sum(0) / (~truth).sum(0).clamp_min(1)
@@ -224,8 +245,21 @@ def balanced_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def predict(model: Classifier, ds: Dataset, batch_size: int = 64, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits `(N, K)`, labels) of `model` on every item of `ds`, on the CPU."""
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits `(N, K)` on the CPU of `model` for images `(N, 3, H, W)` in [0, 1], `batch_size` at a time on
+    the model's device. For a data set of (image, label) pairs use `predict_dataset`; predicted classes are
+    `predict(...).argmax(1)`."""
+    checks.images(images, "images")
+    device = next(model.parameters()).device
+    return torch.cat([model(chunk.to(device)).cpu() for chunk in images.split(batch_size)])
+
+
+@torch.no_grad()
+def predict_dataset(model: nn.Module, ds: Dataset, batch_size: int = 64,
+                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits `(N, K)`, labels) of `model` on every (image, label) item of `ds`, on the CPU. It is `predict`
+    for a data set too large to hold as one tensor: images are loaded `batch_size` at a time, and the labels
+    come back with the logits in the same order."""
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -240,7 +274,7 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
               block_epochs: int, batch_size: int, checkpoint: str | os.PathLike | None,
               lr_head: float = 1e-3, lr_block: float = 1e-4, weight_decay: float = 1e-4,
               device: torch.device | str | None = None, progress: bool = True, seed: int = 0,
-              pretrained: bool | None = None,
+              pretrained: bool | None = None, balanced: bool = False,
               on_epoch_end: Callable[[int, dict], None] | None = None) -> FineTuned:
     """Fine-tune ImageNet model `name` (any of `LAST_BLOCK`, e.g. "resnet18", "vgg19", "efficientnet_lite0")
     on `train_set`, validating on `val_set`.
@@ -253,6 +287,9 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
     with other settings (model, labels, data, epochs, rates, starting weights) is ignored and overwritten.
     pretrained: start from ImageNet weights (True), random ones (False), or None for `load_model`'s default
     (ImageNet weights wherever they can be had); the checkpoint records which one it was.
+    balanced: for 0/1 labels, weigh each attribute's positives by its negatives-to-positives ratio in the
+    training set (`positive_weights`), so that a rare attribute is not learned as "always no". One run
+    trains one output per label: all of CelebA's landmark attributes share the network and its last block.
     on_epoch_end(epoch, record) is called after each saved epoch (e.g. to stop early).
     """
     from tqdm.auto import tqdm
@@ -275,7 +312,7 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
     meta = {"model": key, "labels": list(labels), "pretrained": bool(pretrained),
             "train": _fingerprint(train_set), "val": _fingerprint(val_set), "head_epochs": head_epochs,
             "block_epochs": block_epochs, "lr": [lr_head, lr_block, weight_decay], "batch_size": batch_size,
-            "seed": seed}
+            "seed": seed, "balanced": bool(balanced and multilabel)}
     path = Path(checkpoint) if checkpoint is not None else None
     result = FineTuned(model=model, checkpoint=path)
     if path is not None and path.is_file():
@@ -303,7 +340,8 @@ def fine_tune(name: str, train_set: Dataset, val_set: Dataset, labels: Sequence[
     model.eval()
     train_x, train_y = _features(prefix, model, train_set, batch_size, device, progress, "features (train)")
     val_x, val_y = _features(prefix, model, val_set, batch_size, device, progress, "features (val)")
-    loss_fn = _loss_fn(multilabel)
+    weights = positive_weights(train_y).to(device) if balanced and multilabel else None
+    loss_fn = _loss_fn(multilabel, weights)
     for epoch in range(result.start_epoch, total):
         stage = "head" if epoch < head_epochs else "last block"
         for p in head_params:

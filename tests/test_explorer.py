@@ -19,7 +19,7 @@ from helpers import cam, saliency
 from helpers.explorer import Explorer
 from helpers.explorer_methods import METHODS
 from helpers.explorer_ui import ExplorerUI
-from helpers.explorer_view import blend
+from helpers.viz import overlay
 from helpers.layers import block_layers
 
 LITE0 = "efficientnet_lite0"
@@ -119,17 +119,17 @@ def test_maps_are_the_helpers_maps(ex):
     assert not np.allclose(ex.current_map(), plain, rtol=1e-3, atol=1e-6)
 
 
-def test_blend_matches_an_explicit_per_pixel_loop():
+def test_the_explorers_overlay_matches_an_explicit_per_pixel_loop():
     rng = np.random.default_rng(0)
     img, heat = rng.random((5, 4, 3)), rng.normal(size=(5, 4))
     from matplotlib import colormaps
-    out = blend(img, heat, 0.3, signed=True)
+    out = overlay(img, heat, 0.3, signed=True)
     lim = np.abs(heat).max()
     for i in range(5):
         for j in range(4):
             c = np.array(colormaps[helpers.viz.SIGNED_CMAP](0.5 + 0.5 * heat[i, j] / lim)[:3])
             np.testing.assert_allclose(out[i, j], 0.7 * img[i, j] + 0.3 * c)
-    out = blend(img, heat, 0.6)
+    out = overlay(img, heat, 0.6)
     lo, hi = heat.min(), heat.max()
     c = np.array(colormaps[helpers.viz.MAP_CMAP]((heat[2, 1] - lo) / (hi - lo))[:3])
     np.testing.assert_allclose(out[2, 1], 0.4 * img[2, 1] + 0.6 * c)

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 import helpers
-from helpers.images import SAMPLES, check_images
+from helpers.checks import images as check_images
+from helpers.images import SAMPLES
 
 
 def _gradient_rgb(h=40, w=60):

@@ -75,8 +75,8 @@ def test_01_cascading_randomization_destroys_gradients_far_more_than_guided_back
     order = ["classifier", "bn2", "conv_head", "blocks.6", "blocks.5"]  # from the output down
     for _name, randomized in sanity.cascading_randomization(model, order):
         pass  # after the last step the classifier, the head and the last two stages are random
-    grad = sanity.spearman(grad0, saliency.vanilla_saliency(randomized, x, target))
-    guided = sanity.spearman(guided0, saliency.guided_backprop(randomized, x, target).abs().amax(dim=1))
+    grad = metrics.spearman(grad0, saliency.vanilla_saliency(randomized, x, target))
+    guided = metrics.spearman(guided0, saliency.guided_backprop(randomized, x, target).abs().amax(dim=1))
     assert grad.max() < 0.6 and guided.min() > 0.85, (grad, guided)
     assert (guided - grad).min() > 0.4, (grad, guided)
     # Guided Backprop's insensitivity holds for any weights; what needs the trained ones is that the plain

@@ -181,7 +181,7 @@ def test_one_int_target_means_the_same_class_for_every_image(resnet, images):
 
 @pytest.mark.parametrize("bad, match", [
     (1000, "outside the model's outputs.*0 to 999"),
-    (-1, "outside the model's outputs"),
+    (-1, "negative class index -1.*0 to 999"),
     (torch.tensor([1, 2]), "2 class indices for a batch of 3"),
     (torch.tensor([1.0, 2.0, 3.0]), "integer class indices"),
     ("cat", "class index"),

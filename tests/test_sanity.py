@@ -1,10 +1,8 @@
-"""helpers.sanity: cascading randomization (cumulative, top-down, on a copy, deterministic) and the
-similarity measures against scipy and scikit-image."""
-import numpy as np
+"""helpers.sanity: cascading randomization (cumulative, top-down, on a copy, deterministic). The similarity
+measures (helpers.metrics.spearman, helpers.metrics.ssim) are tested against scipy and scikit-image in
+test_metrics.py."""
 import pytest
 import torch
-from scipy.stats import spearmanr
-from skimage.metrics import structural_similarity
 
 import helpers
 from helpers import sanity
@@ -50,23 +48,6 @@ def test_cascade_is_cumulative_top_down_on_a_copy_and_deterministic(resnet):
 def test_unknown_layer_fails_before_any_work(resnet):
     with pytest.raises(KeyError, match="layer9"):
         next(sanity.cascading_randomization(resnet, ["fc", "layer9"]))
-
-
-def test_spearman_and_ssim_match_scipy_and_skimage():
-    rng = np.random.default_rng(0)
-    a = rng.random((3, 20, 20))
-    b = a + 0.5 * rng.random((3, 20, 20))
-    b[1] = np.round(b[1], 1)  # ties
-    ours = sanity.spearman(torch.from_numpy(a), b)
-    ref = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
-    assert np.allclose(ours, ref, atol=1e-12)
-    s = sanity.ssim(a, b)
-    na, nb = helpers.normalize_map(a), helpers.normalize_map(b)
-    assert np.allclose(s, [structural_similarity(x, y, data_range=1.0) for x, y in zip(na, nb)])
-    assert np.allclose(sanity.ssim(a, a), 1.0) and np.allclose(sanity.spearman(a, a), 1.0)
-    assert (s < 0.99).all()
-    with pytest.raises(ValueError, match="shapes"):
-        sanity.spearman(a, b[:, :10])
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import blackbox, celeba, lookalike, oxford_pets, train
+from helpers import blackbox, celeba, checks, lookalike, oxford_pets, train
 
 SIZE = 32
 
@@ -162,7 +162,7 @@ def test_multilabel_training_on_celeba_lookalike(tmp_path):
     result = train.fine_tune("resnet18", splits["train"], splits["val"], ["Eyeglasses", "Smiling"], head_epochs=1,
                              block_epochs=0, batch_size=6, checkpoint=None, progress=False, device="cpu")
     assert result.model.multilabel and len(result.history[0]["val_acc"]) == 2
-    logits, labels = train.predict(result.model, splits["test"])
+    logits, labels = train.predict_dataset(result.model, splits["test"])
     assert logits.shape == (3, 2) and labels.shape == (3, 2)
 
 
@@ -221,7 +221,7 @@ def test_shap_values_add_up_to_the_score_change():
     x = torch.rand(1, 3, 16, 16)
     maps = blackbox.shap_maps(model, x, 1, max_evals=64, batch_size=16, score="logit")
     with torch.no_grad():
-        change = model(x)[0, 1] - model(blackbox._blurred(x[0], 2.0)[None])[0, 1]
+        change = model(x)[0, 1] - model(checks.gaussian_blur(x, 2.0))[0, 1]
     assert maps.shape == (1, 16, 16)
     assert maps.sum().item() == pytest.approx(change.item(), abs=1e-4)
     assert max(model.calls) <= 16 and sum(model.calls) >= 32

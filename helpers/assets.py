@@ -125,14 +125,22 @@ def part(name: str) -> list[Asset]:
     return [a for a in ASSETS if a.part == name]
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
 def total_size(assets: list[Asset]) -> str:
-    """"about 1.2 GB in N files" for the files to download (shipped ones excluded), naming unknown sizes."""
+    """How much the files to download weigh ("about 1.2 GB in 3 files"; shipped ones excluded), naming those
+    of unknown size."""
     files = [a for a in assets if a.url is not None]
-    mb = sum(a.size_mb for a in files if a.size_mb is not None)
+    known = [a for a in files if a.size_mb is not None]
+    mb = sum(a.size_mb for a in known)
     size = f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+    parts = [f"about {size} in {_files(len(known))}"] if known else []
     unknown = [a.name for a in files if a.size_mb is None]
-    more = f", plus {len(unknown)} of unknown size (at most a few MB each: {', '.join(unknown)})" if unknown else ""
-    return f"about {size} in {len(files) - len(unknown)} files{more}"
+    if unknown:
+        parts.append(f"{_files(len(unknown))} of unknown size, at most a few MB each ({', '.join(unknown)})")
+    return " and ".join(parts) or "nothing to download"
 
 
 # ------------------------------------------------------------------------------------- fetching

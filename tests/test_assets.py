@@ -126,7 +126,7 @@ def test_make_assets_prints_the_total_first_then_fetches_with_progress(server, t
     assert assets.main(["paintings"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "make assets: paintings: about 0 MB in 0 files, plus 2 of unknown size (at most a few MB each: p0, p1)."
+    assert lines[0] == "make assets: paintings: 2 files of unknown size, at most a few MB each (p0, p1)."
     assert "unverified" in lines[1] and lines[-1] == "ok      paintings"
     assert "100%" in err and "p0.jpg" in err  # tqdm's progress bars, one per file
     for a in painted:
@@ -151,8 +151,9 @@ def test_a_failed_download_leaves_no_half_written_file(server, tmp_path, monkeyp
 def test_total_size_counts_known_sizes_and_names_the_unknown():
     rows = [assets.Asset("weights", "a", "http://x/a", 600.0, "l"), assets.Asset("pets", "b", "http://x/b", 650.5, "l"),
             assets.Asset("weights", "c", None, 18.8, "l"), assets.Asset("paintings", "d", "http://x/d", None, "l")]
-    assert assets.total_size(rows) == "about 1.3 GB in 2 files, plus 1 of unknown size (at most a few MB each: d)"
-    assert assets.total_size(rows[:1]) == "about 600 MB in 1 files"
+    assert assets.total_size(rows) == "about 1.3 GB in 2 files and 1 file of unknown size, at most a few MB each (d)"
+    assert assets.total_size(rows[:1]) == "about 600 MB in 1 file" and assets.total_size(rows[2:3]) == \
+        "nothing to download"
 
 
 def test_make_assets_with_every_file_already_in_a_temporary_cache(tmp_path):

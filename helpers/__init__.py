@@ -32,7 +32,7 @@ line. The package is flat, one concern per module:
 - `lookalike`: drawn look-alike Pets and CelebA in the official layouts.
 - `explorer`: the interactive explorer's state and work (notebook 08), without widgets.
 - `explorer_methods`: the explorer's registry of explanation methods.
-- `explorer_view`: what the explorer draws: the overlay, the two-panel PNG, the colour bar.
+- `explorer_view`: what the explorer draws: the photo and its overlay as one PNG, the colour bar.
 - `explorer_ui`: the explorer's ipywidgets controls and `explore()`.
 """
 from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup

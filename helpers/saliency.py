@@ -130,6 +130,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
         base = torch.zeros_like(x)
     else:
         base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+        if base.ndim == 4:
+            checks.images(base, "baseline")
         try:
             base = base.expand_as(x)
         except RuntimeError:

@@ -8,8 +8,8 @@ line. The package is flat, one concern per module:
 - `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
 - `download`: one download into a cache, with progress bar, checksum and atomic write.
 - `assets`: the table of every file the course downloads (checksum, licence, size) and `make assets`.
-- `models`: ImageNet classifiers by name, the model contract, labels, layers by dotted name.
-- `layers`: which layers to offer as target layers (the outputs of a network's convolutional blocks).
+- `models`: ImageNet classifiers by name, the model contract, labels, layers by dotted name (and which
+  to offer as target layers).
 - `images`: loading photos (path, URL, sample name), preprocessing to tensors and back.
 - `checks`: the checks and conversions every public function applies to its inputs.
 - `viz`: plotting maps over photos and grids of panels, with one colormap convention.

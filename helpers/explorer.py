@@ -7,7 +7,7 @@ overlay `(H, W, 3)` in [0, 1]), `png()` and `show()`. Predictions are cached per
 (photo, model, layer, method, class), so changing only the opacity, or going back to a class already seen,
 calls no model. `model_calls` counts every forward pass of every model it loaded. The widgets that drive it
 are in `helpers.explorer_ui` (`explore()`), the methods in `helpers.explorer_methods`, the drawing in
-`helpers.explorer_view`, the choice of layers in `helpers.layers`.
+`helpers.explorer_view`, the choice of layers in `helpers.models.block_layers`.
 """
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from .device import get_device
 from .explorer_methods import METHODS, MapFn, Method
 from .explorer_view import PANEL, side_by_side_png
 from .images import SAMPLES, ImageLike, load_image, preprocess
-from .layers import block_layers, feature_map_layers
-from .models import MODELS, Classifier, has_pretrained_weights, load_model
+from .models import MODELS, Classifier, block_layers, feature_map_layers, has_pretrained_weights, load_model
 from .viz import as_image, overlay
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The explorer (helpers.explorer, explorer_methods, explorer_view, explorer_ui, layers): controls change
+"""The explorer (helpers.explorer, explorer_methods, explorer_view, explorer_ui, models.block_layers): controls change
 the figure, the cache avoids model calls, the maps are the helpers' maps, the layer menu is derived from
 the module tree, and the widgets work without a browser.
 
@@ -20,7 +20,7 @@ from helpers.explorer import Explorer
 from helpers.explorer_methods import METHODS
 from helpers.explorer_ui import ExplorerUI
 from helpers.viz import overlay
-from helpers.layers import block_layers
+from helpers.models import block_layers
 
 LITE0 = "efficientnet_lite0"
 

@@ -113,3 +113,16 @@ def test_the_per_attribute_table_recovers_the_planted_accuracy_and_map_position(
             assert margin.high < 0, (name, margin)
         else:
             assert margin.low > 0, (name, margin)
+
+
+def test_positive_weights_balance_each_attribute():
+    from helpers import train
+
+    labels = torch.tensor([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 1, 1]], dtype=torch.float32)
+    w = train.positive_weights(labels, max_weight=50.0)
+    assert torch.allclose(w, torch.tensor([3.0, 3.0, 1 / 50]))  # 3 negatives per positive; no negative: clipped
+    # with these weights, positives and negatives of attribute 0 weigh the same in the loss
+    pos = (labels[:, 0] > 0.5)
+    assert float(w[0] * pos.sum()) == float((~pos).sum())
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        train.positive_weights(labels[:, 0])

@@ -169,6 +169,20 @@ def images(x: torch.Tensor, name: str = "x", single: bool = False, check_range: 
                              f"{name}.clamp(0, 1), or divide 0-255 pixels by 255.")
 
 
+def baseline_like(baseline: float | torch.Tensor | None, x: torch.Tensor, name: str = "baseline") -> torch.Tensor:
+    """`baseline` as images shaped like `x` `(N, 3, H, W)`: None or a number gives a constant image (None = 0,
+    black), images `(N, 3, H, W)` or `(1, 3, H, W)` are checked like `x` and broadcast. ValueError, naming
+    `name`, for anything that does not broadcast to `x`."""
+    base = torch.as_tensor(0.0 if baseline is None else baseline, dtype=x.dtype, device=x.device)
+    if base.ndim == 4:
+        images(base, name)
+    try:
+        return base.expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"{name} must be a number or images shaped like x {tuple(x.shape)}; got "
+                         f"{tuple(base.shape)}.") from None
+
+
 def labels_like(labels: torch.Tensor, logits: torch.Tensor, name: str = "labels") -> torch.Tensor:
     """Labels for logits `(N, K)`: class indices `(N,)` in `[0, K)` (checked with `targets`), or 0/1 values
     `(N, K)` for a multi-label model. Returned on the logits' device."""

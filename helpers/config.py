@@ -57,7 +57,7 @@ class Settings:
     cmv_steps: int
     # 04 fooling images
     fool_steps: int
-    attack_batch: int
+    attack_batch: int  # distinct images for the success rates (each also as a mirrored close-up: 2 views)
     pgd_steps: int
     fool_step: float  # L2 length of one fooling step, [0, 1] pixel units
     # 05 style transfer

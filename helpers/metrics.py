@@ -175,14 +175,7 @@ def deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, 
     important pixels are replaced first by `baseline` (0 = black, a number, or images `(N, 3, H, W)`).
     A faithful map makes it fall fast: a low `auc` is good. x: `(N, 3, H, W)` in [0, 1]."""
     checks.images(x)
-    end = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-    if end.ndim == 4:
-        checks.images(end, "baseline")
-    try:
-        end = end.expand_as(x)
-    except RuntimeError:
-        raise ValueError(f"baseline must be a number or images shaped like x {tuple(x.shape)}; got "
-                         f"{tuple(end.shape)}.") from None
+    end = checks.baseline_like(baseline, x)
     return replacement_curve(model, x, end, maps, target, steps, batch_size, score)
 
 

@@ -126,17 +126,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
         raise ValueError(f"steps must be a positive int; got {steps!r}.")
     t = _prepare(model, x, target)
     x = x.detach()
-    if baseline is None:
-        base = torch.zeros_like(x)
-    else:
-        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-        if base.ndim == 4:
-            checks.images(base, "baseline")
-        try:
-            base = base.expand_as(x)
-        except RuntimeError:
-            raise ValueError(f"baseline of shape {tuple(base.shape)} cannot be broadcast to x "
-                             f"{tuple(x.shape)}.") from None
+    base = checks.baseline_like(baseline, x)
     n = x.shape[0]
     per_pass = max(1, (batch_size or max(32, n)) // n)  # alphas per pass
     alphas, weights = path_rule(steps, rule, x.device, x.dtype)

@@ -20,17 +20,6 @@ OFFLINE = config.SETTINGS["offline"]
 
 
 @pytest.fixture(scope="module")
-def model():
-    """The course model of `offline`: pretrained unless COURSE_WEIGHTS=random (the control run)."""
-    previous = config._PROFILE
-    config.set_profile("offline")
-    try:
-        yield helpers.load_model(OFFLINE.model, device="cpu")
-    finally:
-        config._PROFILE = previous
-
-
-@pytest.fixture(scope="module")
 def cat(model):
     """The cat photo (1, 3, 224, 224), its top-1 class, and S(x) - S(black) for that class."""
     x = helpers.load_batch(["cat"], OFFLINE.image_size)

@@ -17,17 +17,6 @@ SIZE = OFFLINE.image_size  # 224
 
 
 @pytest.fixture(scope="module")
-def model():
-    """The course model of `offline`: pretrained unless COURSE_WEIGHTS=random (the control run)."""
-    previous = config._PROFILE
-    config.set_profile("offline")
-    try:
-        yield helpers.load_model(OFFLINE.model, device="cpu")
-    finally:
-        config._PROFILE = previous
-
-
-@pytest.fixture(scope="module")
 def photos_and_gradcam(model):
     x = helpers.load_batch(["cat", "coffee"], SIZE)
     with torch.no_grad():

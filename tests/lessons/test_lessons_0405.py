@@ -16,17 +16,6 @@ OFFLINE = config.SETTINGS["offline"]
 SIZE = OFFLINE.image_size  # 224
 
 
-@pytest.fixture(scope="module")
-def model():
-    """The course model of `offline`: pretrained unless COURSE_WEIGHTS=random (the control run)."""
-    previous = config._PROFILE
-    config.set_profile("offline")
-    try:
-        yield helpers.load_model(OFFLINE.model, device="cpu")
-    finally:
-        config._PROFILE = previous
-
-
 # ----------------------------------------------------------------------------------- 04 fooling
 def test_04_a_targeted_perturbation_moves_the_saliency_map_more_than_noise_of_its_size(model):
     """Notebook 04, section 3: fooled to 'ostrich' (to the decision boundary, L2 steps of the offline length),

@@ -20,17 +20,6 @@ CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat")
 
 
 @pytest.fixture(scope="module")
-def model():
-    """The course model of `offline`: pretrained unless COURSE_WEIGHTS=random (the control run)."""
-    previous = config._PROFILE
-    config.set_profile("offline")
-    try:
-        yield helpers.load_model(OFFLINE.model, device="cpu")
-    finally:
-        config._PROFILE = previous
-
-
-@pytest.fixture(scope="module")
 def photos():
     names = ["cat", "coffee", "cat_and_coffee"]
     return dict(zip(names, helpers.load_batch(names, SIZE)))

@@ -16,16 +16,6 @@ SIZE = OFFLINE.image_size  # 224
 CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat")
 
 
-@pytest.fixture(scope="module")
-def model():
-    previous = config._PROFILE
-    config.set_profile("offline")
-    try:
-        yield helpers.load_model(OFFLINE.model, device="cpu")
-    finally:
-        config._PROFILE = previous
-
-
 def _tile_shares(maps: torch.Tensor) -> torch.Tensor:
     """(N, 4): the share of each map's mass in each quadrant, by an explicit loop over the quadrants."""
     h, w = maps.shape[-2:]

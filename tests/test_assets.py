@@ -20,7 +20,8 @@ from helpers.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Addresses in helpers/ that are web pages shown to people, not files the course downloads.
-PAGES = {datasets.PETS_PAGE, datasets.CELEBA_PAGE, "https://colab.research.google.com/github/"}
+# (helpers/colab.py's Colab and GitHub addresses are templates for links, tested in test_colab.py.)
+PAGES = {datasets.PETS_PAGE, datasets.CELEBA_PAGE}
 
 
 def _string_constants(path: Path) -> list[str]:
@@ -32,6 +33,8 @@ def test_every_url_in_helpers_is_in_the_table():
     urls = [a.url for a in assets.ASSETS if a.url]
     found = 0
     for path in sorted((ROOT / "helpers").glob("*.py")):
+        if path.name == "colab.py":
+            continue
         for text in _string_constants(path):
             for url in re.findall(r"https?://[^\s\"'`)]+", text):
                 if url in PAGES or text.startswith(" @ git+"):

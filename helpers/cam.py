@@ -94,14 +94,25 @@ def grad_cam_pp(model: nn.Module, x: torch.Tensor, target: Target,
 
     Channel weights are sum_ij alpha_ij * ReLU(g_ij) with the closed form of Chattopadhay et al. (2018,
     eq. 19, which assumes an exponential of the score): alpha_ij = g_ij^2 / (2 g_ij^2 + sum_ab A_ab g_ij^3)
-    (0 where the denominator is 0). The `grad-cam` package adds 1e-6 to that denominator, which matters
-    only when gradients are tiny.
+    (0 where g_ij <= 0 or the denominator is 0). The `grad-cam` package adds 1e-6 to that denominator,
+    which matters only when gradients are tiny.
+
+    The closed form assumes non-negative activations (ReLU outputs), so that sum_ab A_ab >= 0 and, where
+    g_ij > 0 (the only places that count), alpha_ij = 1 / (2 + g_ij sum_ab A_ab) lies in (0, 1/2]. Layers
+    with signed outputs (EfficientNet's `blocks.N`, which end in a linear projection) can have a negative
+    sum; then the denominator nears or crosses zero, alpha explodes or turns negative, and one channel can
+    swamp the map or push it below zero everywhere (an all-zero map). We therefore use max(sum_ab A_ab, 0)
+    in the denominator: nothing changes for ReLU layers (where the `grad-cam` package agrees), and alpha
+    stays in (0, 1/2] on any layer.
     """
     acts, grads = layer_activations_and_gradients(model, x, target, layer)
     g2 = grads.pow(2)
-    denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g2 * grads
-    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
-                        torch.zeros_like(denom))
+    total = acts.sum(dim=(2, 3), keepdim=True).clamp(min=0)  # >= 0 as the closed form assumes (see above)
+    denom = 2 * g2 + total * g2 * grads
+    # only g > 0 counts (ReLU(g) below); there denom > 0 unless g^2 underflows. Elsewhere alpha is set to 0,
+    # which also avoids 0 * inf = NaN where g < 0 and 2 + g * sum A is (numerically) zero
+    keep = (grads > 0) & (denom > 0)
+    alpha = torch.where(keep, g2 / torch.where(keep, denom, torch.ones_like(denom)), torch.zeros_like(denom))
     weights = (alpha * grads.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
     cam = (weights * acts).sum(dim=1).clamp(min=0)
     return upsample(cam, x.shape[-2:])

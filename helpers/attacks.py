@@ -90,11 +90,13 @@ def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tens
 
 
 def pgd(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor, eps: float,
-        steps: int = 10, alpha: float | None = None, targeted: bool = False, random_start: bool = True) -> torch.Tensor:
+        steps: int = 10, alpha: float | None = None, targeted: bool = False, random_start: bool = True,
+        generator: torch.Generator | None = None) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018) in the L-infinity ball of radius `eps`: `steps`
     signed-gradient steps of size `alpha` (default 2.5 * eps / steps), each followed by projection onto
-    the ball and [0, 1]. `random_start` begins at a uniform random point of the ball (torch's global
-    generator). Returns `(N, 3, H, W)`."""
+    the ball and [0, 1]. `random_start` begins at a uniform random point of the ball, drawn by
+    `generator` (a `torch.Generator` on any device: drawn there, then moved to `x`'s device) or by torch's
+    global generator if None. Returns `(N, 3, H, W)`."""
     checks.images(x)
     if eps < 0 or steps < 1:
         raise ValueError(f"need eps >= 0 and steps >= 1; got eps={eps}, steps={steps}.")
@@ -103,7 +105,12 @@ def pgd(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Te
     alpha = 2.5 * eps / steps if alpha is None else alpha
     x_adv = x.clone()
     if random_start and eps > 0:
-        x_adv = project_linf(x_adv + torch.empty_like(x).uniform_(-eps, eps), x, eps)
+        if generator is None:
+            start = torch.empty_like(x).uniform_(-eps, eps)
+        else:
+            start = torch.empty(x.shape, dtype=x.dtype, device=generator.device).uniform_(
+                -eps, eps, generator=generator).to(x.device)
+        x_adv = project_linf(x_adv + start, x, eps)
     for _ in range(steps):
         grad = _loss_grad(model, x_adv, y, targeted)
         x_adv = project_linf(x_adv + alpha * grad.sign(), x, eps)

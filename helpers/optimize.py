@@ -36,6 +36,20 @@ COLOR_SQRT = torch.tensor([
 ])
 
 
+def _draw(kind: str, shape: tuple[int, ...], generator: torch.Generator | None,
+          device: torch.device | str | None = None, dtype: torch.dtype | None = None, low: float = 0.0,
+          high: float = 1.0) -> torch.Tensor:
+    """Random numbers of `shape` ("normal": standard normal; "uniform": in [low, high)) on `device`.
+    With a `generator` they are drawn on the generator's device (so a CPU generator works for a GPU
+    tensor) and then moved; with None, torch's global generator draws on `device` as before."""
+    where = generator.device if generator is not None else device
+    if kind == "normal":
+        out = torch.randn(shape, generator=generator, device=where, dtype=dtype)
+    else:
+        out = torch.empty(shape, device=where, dtype=dtype).uniform_(low, high, generator=generator)
+    return out.to(device) if device is not None else out
+
+
 def _size2(size: int | Sequence[int]) -> tuple[int, int]:
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     if h < 2 or w < 2:
@@ -58,19 +72,23 @@ class PixelImage(nn.Module):
     """A batch of images stored as raw pixels: `forward()` returns the parameter `pixels` `(N, 3, H, W)`.
 
     init: starting images `(N, 3, H, W)` in [0, 1] (copied), or None for grey plus Gaussian noise of
-        standard deviation `std`, clamped to [0, 1] (drawn from torch's global generator).
+        standard deviation `std`, clamped to [0, 1].
+    generator: the `torch.Generator` that draws that noise (any device; the noise is drawn on its device,
+        then moved); None uses torch's global generator.
     Call `project_()` after each step to clamp the pixels back into [0, 1].
     """
 
     def __init__(self, n: int = 1, size: int | Sequence[int] = 224, init: torch.Tensor | None = None,
-                 std: float = 0.1, device: torch.device | str | None = None):
+                 std: float = 0.1, device: torch.device | str | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         if init is not None:
             checks.images(init, "init")
             pixels = init.detach().clone().float()
         else:
             h, w = _size2(size)
-            pixels = (0.5 + std * torch.randn(n, 3, h, w)).clamp_(0, 1)
+            noise = _draw("normal", (n, 3, h, w), generator, device="cpu" if generator is not None else None)
+            pixels = (0.5 + std * noise).clamp_(0, 1)
         self.pixels = nn.Parameter(pixels.to(device) if device is not None else pixels)
 
     def forward(self) -> torch.Tensor:
@@ -104,12 +122,14 @@ class FourierImage(nn.Module):
 
     init: images `(N, 3, H, W)` in [0, 1] to start from (the exact inverse is used, so
         `FourierImage(init=x)()` gives `x` back up to clamping to [1e-4, 1 - 1e-4]), or None for a small
-        random spectrum of standard deviation `std` (torch's global generator).
+        random spectrum of standard deviation `std`.
+    generator: the `torch.Generator` that draws that spectrum (any device; drawn on its device, then
+        moved); None uses torch's global generator.
     """
 
     def __init__(self, n: int = 1, size: int | Sequence[int] = 224, init: torch.Tensor | None = None,
                  std: float = 0.01, decay: float = 1.0, color: torch.Tensor | None = None,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, generator: torch.Generator | None = None):
         super().__init__()
         if init is not None:
             checks.images(init, "init")
@@ -122,7 +142,8 @@ class FourierImage(nn.Module):
         if init is not None:
             spectrum = self._spectrum_of(init.detach().float().to(self.scale.device))
         else:
-            spectrum = std * torch.randn(n, 3, h, w // 2 + 1, 2)
+            spectrum = std * _draw("normal", (n, 3, h, w // 2 + 1, 2), generator,
+                                   device="cpu" if generator is not None else None)
         self.spectrum = nn.Parameter(spectrum)
         if device is not None:
             self.to(device)
@@ -142,26 +163,30 @@ class FourierImage(nn.Module):
         """Nothing to do: the sigmoid keeps the images in (0, 1)."""
 
 
-def jitter(x: torch.Tensor, shift: int) -> torch.Tensor:
+def jitter(x: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Roll the whole batch `(N, 3, H, W)` by one random offset in [-shift, shift] pixels along each
-    axis (torch's global generator); pixels leaving one side come back on the other."""
+    axis; pixels leaving one side come back on the other. The offsets are drawn by `generator` (a
+    `torch.Generator` on any device), or by torch's global generator if None."""
     if shift <= 0:
         return x
-    dy, dx = torch.randint(-shift, shift + 1, (2,)).tolist()
+    where = generator.device if generator is not None else None
+    dy, dx = torch.randint(-shift, shift + 1, (2,), generator=generator, device=where).tolist()
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
 def random_transform(x: torch.Tensor, scale: tuple[float, float] = (0.9, 1.1), degrees: float = 10.0,
-                     shift: int = 8) -> torch.Tensor:
+                     shift: int = 8, generator: torch.Generator | None = None) -> torch.Tensor:
     """A random zoom (factor drawn from `scale`), rotation (uniform in +-`degrees`) and shift (uniform in
     +-`shift` pixels) per image of `x` `(N, 3, H, W)`, bilinear, borders reflected. Differentiable; the
-    draws use torch's global generator. Returns a tensor of the same shape."""
+    draws use `generator` (a `torch.Generator` on any device: drawn there, then moved to `x`'s device),
+    or torch's global generator if None. Returns a tensor of the same shape. To use it in `visualize`
+    with a generator: `transform=lambda x: random_transform(x, generator=g)`."""
     checks.images(x)
     n, _, h, w = x.shape
     dev, dt = x.device, x.dtype
-    zoom = torch.empty(n, device=dev, dtype=dt).uniform_(*scale)
-    angle = torch.empty(n, device=dev, dtype=dt).uniform_(-degrees, degrees) * (math.pi / 180.0)
-    move = torch.empty(n, 2, device=dev, dtype=dt).uniform_(-shift, shift) * torch.tensor(
+    zoom = _draw("uniform", (n,), generator, dev, dt, *scale)
+    angle = _draw("uniform", (n,), generator, dev, dt, -degrees, degrees) * (math.pi / 180.0)
+    move = _draw("uniform", (n, 2), generator, dev, dt, -shift, shift) * torch.tensor(
         [2.0 / w, 2.0 / h], device=dev, dtype=dt)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)
@@ -216,7 +241,8 @@ def channel_mean(model: nn.Module, layer: str | nn.Module, channel: int | Sequen
 def visualize(objective: Objective, image: PixelImage | FourierImage, steps: int, lr: float,
               optimizer: str = "ascent", decay: float = 0.0, shift: int = 0, blur_every: int = 0,
               blur_sigma: float = 0.5, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-              callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+              callback: Callable[[int, torch.Tensor], None] | None = None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
     """Gradient ascent on `objective(image())`; returns the final images `(N, 3, H, W)` in [0, 1]
     (detached). `image` is updated in place.
 
@@ -228,6 +254,9 @@ def visualize(objective: Objective, image: PixelImage | FourierImage, steps: int
     blur_every, blur_sigma: every `blur_every` steps blur the pixels (pixel images only).
     transform: applied to the images before the objective at each step (e.g. `random_transform`).
     callback: called as `callback(step, scores)` with the scores `(N,)` of that step.
+    generator: the `torch.Generator` that draws the jitter offsets (None: torch's global generator).
+        `transform` draws with its own; pass the same generator to it, e.g.
+        `transform=lambda x: random_transform(x, generator=g)`.
     """
     if optimizer not in ("ascent", "adam"):
         raise ValueError(f"optimizer must be 'ascent' or 'adam'; got {optimizer!r}.")
@@ -240,7 +269,7 @@ def visualize(objective: Objective, image: PixelImage | FourierImage, steps: int
         with torch.enable_grad():  # works inside a caller's torch.no_grad() too
             x = image()
             if shift:
-                x = jitter(x, shift)
+                x = jitter(x, shift, generator=generator)
             if transform is not None:
                 x = transform(x)
             scores = objective(x)

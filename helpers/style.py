@@ -301,7 +301,8 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
                    content_layers: Sequence[str] = CONTENT_LAYERS, style_layers: Sequence[str] = STYLE_LAYERS,
                    content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 1.0,
                    optimizer: str = "lbfgs", lr: float | None = None, init: str | torch.Tensor = "content",
-                   callback: Callable[[int, float], None] | None = None) -> StyleResult:
+                   callback: Callable[[int, float], None] | None = None,
+                   generator: torch.Generator | None = None) -> StyleResult:
     """Gatys-style transfer: minimize content_weight * content + style_weight * style + tv_weight * tv.
 
     content: `(N, 3, H, W)` in [0, 1]; style: `(1 or N, 3, H', W')` in [0, 1] (any size), or None for
@@ -311,8 +312,10 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
         `load_model("vgg19")`); `content_layers` and `style_layers` are names it knows.
     optimizer: "lbfgs" (lr default 1) or "adam" (lr default 0.02). Pixels are clamped to [0, 1] before
         every evaluation.
-    init: "content" (start from the photo), "noise" (uniform noise, torch's global generator) or images.
+    init: "content" (start from the photo), "noise" (uniform noise) or images.
     callback: called as `callback(evaluation, total_loss)`.
+    generator: the `torch.Generator` that draws the "noise" start (any device: drawn on it, then moved);
+        None uses torch's global generator.
     """
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}.")
@@ -347,7 +350,8 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
     elif init == "content":
         start = content
     elif init == "noise":
-        start = torch.rand(content.shape).to(device)
+        where = generator.device if generator is not None else None
+        start = torch.rand(content.shape, generator=generator, device=where).to(device)
     else:
         raise ValueError(f"init must be 'content', 'noise' or images; got {init!r}.")
     img = start.clone().requires_grad_(True)

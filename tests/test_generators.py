@@ -82,14 +82,29 @@ def test_without_a_generator_the_global_one_draws_as_before(name):
     assert not torch.equal(torch.get_rng_state(), before), f"{name} no longer draws from the global generator"
 
 
-def test_a_generator_gives_the_same_stream_as_a_global_seed():
-    """Passing `torch.Generator().manual_seed(k)` reproduces what `torch.manual_seed(k)` gave before (on
-    the CPU), so the notebooks' numbers do not move when they switch to local generators."""
+@pytest.mark.parametrize("name", list(DRAWS))
+def test_a_generator_gives_the_same_stream_as_a_global_seed(name):
+    """Passing `torch.Generator().manual_seed(k)` reproduces what `torch.manual_seed(k)` gave (on the
+    CPU), so the notebooks' numbers do not move when they switch from a global seed to a local generator."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        old = optimize.PixelImage(2, 8)()
-    new = optimize.PixelImage(2, 8, generator=torch.Generator().manual_seed(0))()
+        old = DRAWS[name](None)
+    new = DRAWS[name](torch.Generator().manual_seed(0))
     assert torch.equal(old, new)
+
+
+def test_one_generator_for_the_start_and_the_steps_continues_one_stream():
+    """As the notebooks use it: one generator draws a PixelImage's start, then the jitter offsets and the
+    random transformations of every step, in the order the global generator drew them."""
+    def run(g):
+        image = optimize.PixelImage(2, 16, generator=g)
+        return optimize.visualize(optimize.class_logit(_Tiny(), 1), image, steps=3, lr=0.05, shift=4, generator=g,
+                                  transform=lambda x: optimize.random_transform(x, generator=g))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        old = run(None)
+    assert torch.equal(old, run(torch.Generator().manual_seed(0)))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

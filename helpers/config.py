@@ -79,6 +79,8 @@ class Settings:
     case_positives: int  # test faces per attribute, positive for it, added to the Grad-CAM pool (all 12 landmark attributes)
     case_split_images: int  # test faces per cell of a correlated-attribute split (group x label), from the whole test split
     case_second_images: int  # Grad-CAM test images per set for the second model (VGG19, `full` only)
+    case_second_train_images: int  # training images per set for the second model (VGG19, `full` only): a subset of
+    # the course model's (VGG19 needs about 11 times ResNet-18's arithmetic per image, so it trains on fewer)
     # 07 evaluating explanations
     synth_images: int  # training images of the generated shape set
     synth_size: int  # their side, pixels
@@ -99,7 +101,7 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=2000, case_test_images=500, case_epochs=3,
         lime_samples=1000, shap_evals=1000,
         case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
-        case_positives=60, case_split_images=100, case_second_images=200,
+        case_positives=60, case_split_images=100, case_second_images=200, case_second_train_images=600,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
     ),
@@ -112,7 +114,7 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=512, case_test_images=256, case_epochs=4,
         lime_samples=300, shap_evals=300,
         case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=8,
-        case_positives=40, case_split_images=40, case_second_images=256,
+        case_positives=40, case_split_images=40, case_second_images=256, case_second_train_images=512,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=16,
         synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8,
     ),
@@ -125,7 +127,7 @@ SETTINGS: dict[str, Settings] = {
         case_train_images=16, case_test_images=12, case_epochs=1,
         lime_samples=24, shap_evals=24,
         case_image_size=96, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=2,
-        case_positives=3, case_split_images=3, case_second_images=8,
+        case_positives=3, case_split_images=3, case_second_images=8, case_second_train_images=16,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
         synth_strengths=(0.0, 1.0), synth_explain=3,
     ),

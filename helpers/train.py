@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import checks
 from .config import data_dir
@@ -179,8 +179,19 @@ class FineTuned:
     checkpoint: Path | None = None
 
 
+def _names(ds: Dataset) -> list[str] | None:
+    """The item names of a data set (its `names` or `files`), also through `torch.utils.data.Subset`."""
+    if isinstance(ds, Subset):
+        inner = _names(ds.dataset)
+        return None if inner is None else [inner[i] for i in ds.indices]
+    names = getattr(ds, "names", None) or getattr(ds, "files", None)
+    return None if names is None else list(names)
+
+
 def _fingerprint(ds: Dataset) -> str:
-    names = getattr(ds, "names", None) or getattr(ds, "files", None) or [str(len(ds))]
+    names = _names(ds) or [str(len(ds))]
+    while isinstance(ds, Subset):
+        ds = ds.dataset
     text = json.dumps([list(names), getattr(ds, "size", None)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

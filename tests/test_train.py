@@ -108,6 +108,27 @@ def test_checkpoint_is_reused_without_training(pets, tmp_path, monkeypatch):
     assert steps == 4 and third.start_epoch == 0
 
 
+def test_a_training_subset_has_its_own_checkpoint(pets, tmp_path, monkeypatch):
+    """A Subset (VGG19's smaller training set in notebook 06) is fingerprinted by the names it holds: a
+    checkpoint of one subset is not reused for another of the same length, but is for the same one."""
+    from torch.utils.data import Subset
+
+    ckpt = tmp_path / "subset.pt"
+    first_four = Subset(pets["train"], range(4))
+    assert train._fingerprint(first_four) != train._fingerprint(Subset(pets["train"], range(2, 6)))
+    assert train._fingerprint(first_four) == train._fingerprint(Subset(pets["train"], [0, 1, 2, 3]))
+    assert train._fingerprint(Subset(pets["train"], range(6))) == train._fingerprint(pets["train"])
+    monkeypatch.setattr(torch.optim, "AdamW", _CountingAdamW)
+    args = dict(head_epochs=1, block_epochs=0, batch_size=4, checkpoint=ckpt, progress=False, device="cpu")
+    _CountingAdamW.steps = 0
+    train.fine_tune("resnet18", first_four, pets["val"], ["cat", "dog"], **args)
+    assert _CountingAdamW.steps == 1
+    train.fine_tune("resnet18", Subset(pets["train"], range(4)), pets["val"], ["cat", "dog"], **args)
+    assert _CountingAdamW.steps == 1  # the same subset: reused
+    train.fine_tune("resnet18", Subset(pets["train"], range(2, 6)), pets["val"], ["cat", "dog"], **args)
+    assert _CountingAdamW.steps == 2  # another subset of the same size: trained again
+
+
 def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(pets, tmp_path, monkeypatch):
     def stop_after_first(epoch, record):
         if epoch == 1:

@@ -15,6 +15,7 @@ input resolution (12 x 12 cells at 48 px), so that Grad-CAM on it can tell a cor
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -173,24 +174,44 @@ class SmallCNN(nn.Module):
     target_layer_name = "features.block3"
     multilabel = False
 
-    def __init__(self, num_classes: int = len(CLASSES), width: int = 16):
+    def __init__(self, num_classes: int = len(CLASSES), width: int = 16, generator: torch.Generator | None = None):
+        """generator: a CPU `torch.Generator` for the initial weights (PyTorch's default initialization, drawn
+        in the same order, so a generator seeded with k gives what seeding the global generator with k would);
+        None draws from torch's global generator, as `nn.Module` does."""
         super().__init__()
 
         def block(c_in: int, c_out: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
                                  nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
 
-        self.features = nn.Sequential()
-        self.features.add_module("block1", block(3, width))
-        self.features.add_module("pool1", nn.MaxPool2d(2))
-        self.features.add_module("block2", block(width, 2 * width))
-        self.features.add_module("pool2", nn.MaxPool2d(2))
-        self.features.add_module("block3", block(2 * width, 4 * width))
-        self.head = nn.Linear(4 * width, num_classes)
+        # with a generator, the layers' own draws from the global generator are undone (fork_rng restores its
+        # state) and the weights are drawn again from `generator` below
+        with torch.random.fork_rng(devices=[]) if generator is not None else contextlib.nullcontext():
+            self.features = nn.Sequential()
+            self.features.add_module("block1", block(3, width))
+            self.features.add_module("pool1", nn.MaxPool2d(2))
+            self.features.add_module("block2", block(width, 2 * width))
+            self.features.add_module("pool2", nn.MaxPool2d(2))
+            self.features.add_module("block3", block(2 * width, 4 * width))
+            self.head = nn.Linear(4 * width, num_classes)
         self.labels = list(CLASSES[:num_classes]) if num_classes <= len(CLASSES) else [str(i) for i in range(num_classes)]
         # the network sees (x - mean) / std = x - 0.5; not saved in the state dict
         self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.5), persistent=False)
         self.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
+        if generator is not None:
+            self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw the convolutions' and the linear layer's weights (and biases) again from `generator`, as their
+        own `reset_parameters` would from the global generator (Kaiming-uniform with a = sqrt(5)); batch norm
+        starts at weight 1 and bias 0."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                if module.bias is not None:
+                    bound = 1.0 / math.sqrt(module.weight[0].numel())
+                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
     @property
     def num_classes(self) -> int:

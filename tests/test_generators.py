@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, optimize, style
+from helpers import attacks, optimize, style, synthetic
 
 
 class _Tiny(nn.Module):
@@ -59,6 +59,8 @@ DRAWS: dict[str, Callable[[torch.Generator | None], torch.Tensor]] = {
     "style_transfer (noise start)": lambda g: style.style_transfer(
         _X, None, steps=1, extractor=_Extractor(), content_layers=("f",), tv_weight=0.0, optimizer="adam",
         init="noise", generator=g).image,
+    "SmallCNN (initial weights)": lambda g: torch.cat(
+        [p.flatten() for p in synthetic.SmallCNN(4, width=4, generator=g).parameters()]).detach(),
 }
 
 

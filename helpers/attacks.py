@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checks
+from .device import draw
 
 
 def _labels(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor,
@@ -105,11 +106,7 @@ def pgd(model: nn.Module, x: torch.Tensor, label: int | Sequence[int] | torch.Te
     alpha = 2.5 * eps / steps if alpha is None else alpha
     x_adv = x.clone()
     if random_start and eps > 0:
-        if generator is None:
-            start = torch.empty_like(x).uniform_(-eps, eps)
-        else:
-            start = torch.empty(x.shape, dtype=x.dtype, device=generator.device).uniform_(
-                -eps, eps, generator=generator).to(x.device)
+        start = draw("uniform", x.shape, generator, x.device, x.dtype, -eps, eps)
         x_adv = project_linf(x_adv + start, x, eps)
     for _ in range(steps):
         grad = _loss_grad(model, x_adv, y, targeted)

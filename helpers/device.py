@@ -1,4 +1,5 @@
-"""Device selection: CUDA, then Apple MPS, then the CPU, picked once per process.
+"""Device selection: CUDA, then Apple MPS, then the CPU, picked once per process; and random draws on a
+device from a local generator (`draw`).
 
 `COURSE_DEVICE=cpu` (or `cuda`, `mps`) overrides the choice.
 """
@@ -34,3 +35,20 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def draw(kind: str, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None,
+         device: torch.device | str | None = None, dtype: torch.dtype | None = None, low: float = 0.0,
+         high: float = 1.0) -> torch.Tensor:
+    """Random numbers of `shape` on `device`: "normal" (standard normal) or "uniform" (in [low, high)).
+    With a `generator` they are drawn on the generator's device (so a CPU generator serves a GPU tensor,
+    and a generator seeded with k gives what seeding the global generator with k would on that device),
+    then moved; with None, torch's global generator draws on `device`."""
+    if kind not in ("normal", "uniform"):
+        raise ValueError(f"kind must be 'normal' or 'uniform'; got {kind!r}.")
+    where = generator.device if generator is not None else device
+    if kind == "normal":
+        out = torch.randn(tuple(shape), generator=generator, device=where, dtype=dtype)
+    else:
+        out = torch.empty(tuple(shape), device=where, dtype=dtype).uniform_(low, high, generator=generator)
+    return out.to(device) if device is not None else out

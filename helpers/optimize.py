@@ -22,6 +22,7 @@ from torch import nn
 
 from . import checks
 from .checks import gaussian_blur  # noqa: F401  (the course's one blur, re-exported: a regularizer here)
+from .device import draw
 from .models import get_layer
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (N, 3, H, W) in [0, 1] -> scores (N,)
@@ -34,20 +35,6 @@ COLOR_SQRT = torch.tensor([
     [0.4038, 0.5764, 0.4063],
     [0.1336, 0.4063, 0.6905],
 ])
-
-
-def _draw(kind: str, shape: tuple[int, ...], generator: torch.Generator | None,
-          device: torch.device | str | None = None, dtype: torch.dtype | None = None, low: float = 0.0,
-          high: float = 1.0) -> torch.Tensor:
-    """Random numbers of `shape` ("normal": standard normal; "uniform": in [low, high)) on `device`.
-    With a `generator` they are drawn on the generator's device (so a CPU generator works for a GPU
-    tensor) and then moved; with None, torch's global generator draws on `device` as before."""
-    where = generator.device if generator is not None else device
-    if kind == "normal":
-        out = torch.randn(shape, generator=generator, device=where, dtype=dtype)
-    else:
-        out = torch.empty(shape, device=where, dtype=dtype).uniform_(low, high, generator=generator)
-    return out.to(device) if device is not None else out
 
 
 def _size2(size: int | Sequence[int]) -> tuple[int, int]:
@@ -87,7 +74,7 @@ class PixelImage(nn.Module):
             pixels = init.detach().clone().float()
         else:
             h, w = _size2(size)
-            noise = _draw("normal", (n, 3, h, w), generator, device="cpu" if generator is not None else None)
+            noise = draw("normal", (n, 3, h, w), generator, device="cpu" if generator is not None else None)
             pixels = (0.5 + std * noise).clamp_(0, 1)
         self.pixels = nn.Parameter(pixels.to(device) if device is not None else pixels)
 
@@ -142,7 +129,7 @@ class FourierImage(nn.Module):
         if init is not None:
             spectrum = self._spectrum_of(init.detach().float().to(self.scale.device))
         else:
-            spectrum = std * _draw("normal", (n, 3, h, w // 2 + 1, 2), generator,
+            spectrum = std * draw("normal", (n, 3, h, w // 2 + 1, 2), generator,
                                    device="cpu" if generator is not None else None)
         self.spectrum = nn.Parameter(spectrum)
         if device is not None:
@@ -184,9 +171,9 @@ def random_transform(x: torch.Tensor, scale: tuple[float, float] = (0.9, 1.1), d
     checks.images(x)
     n, _, h, w = x.shape
     dev, dt = x.device, x.dtype
-    zoom = _draw("uniform", (n,), generator, dev, dt, *scale)
-    angle = _draw("uniform", (n,), generator, dev, dt, -degrees, degrees) * (math.pi / 180.0)
-    move = _draw("uniform", (n, 2), generator, dev, dt, -shift, shift) * torch.tensor(
+    zoom = draw("uniform", (n,), generator, dev, dt, *scale)
+    angle = draw("uniform", (n,), generator, dev, dt, -degrees, degrees) * (math.pi / 180.0)
+    move = draw("uniform", (n, 2), generator, dev, dt, -shift, shift) * torch.tensor(
         [2.0 / w, 2.0 / h], device=dev, dtype=dt)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)

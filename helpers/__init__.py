@@ -37,6 +37,8 @@ line. The package is flat, one concern per module:
 - `explorer_ui`: the explorer's ipywidgets controls and `explore()`.
 """
 from .claims import claim
+
+COURSE_PACKAGE = True  # the notebooks' setup cell checks this marker: `import helpers` found the course's package
 from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup
 from .device import get_device
 from .images import SAMPLES, load_batch, load_image, preprocess, to_numpy

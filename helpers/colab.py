@@ -2,12 +2,13 @@
 every notebook starts with, generated from it by `tools/sync_notebooks.py`.
 
 On Colab the setup cell installs this package from the repository (pip pulls what Colab lacks from
-requirements.txt); anywhere else it installs nothing.
+requirements.txt); anywhere else it installs nothing. Everywhere it checks that `import helpers` found this
+course's package (`helpers.COURSE_PACKAGE`), not a `helpers.py` or `helpers/` beside the notebook or the
+unrelated PyPI package of that name, and says what shadows it when it is not.
 """
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
@@ -15,7 +16,12 @@ PACKAGE = "cnn-interpretability-course"
 
 
 def repository(pyproject: Path = PYPROJECT) -> str:
-    """The public `owner/name` of the course on GitHub, from `[tool.course] repository`."""
+    """The public `owner/name` of the course on GitHub, from `[tool.course] repository` (read by the tools and
+    tests only; on Python 3.10 with the `tomli` of requirements-dev.txt)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
     with open(pyproject, "rb") as f:
         return tomllib.load(f)["tool"]["course"]["repository"]
 
@@ -37,14 +43,21 @@ def colab_url(notebook: str, repo: str | None = None, branch: str = "main") -> s
 
 SETUP_TEMPLATE = '''\
 # Setup. On Colab this installs the course's helpers (and what Colab lacks); elsewhere it installs nothing.
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{spec}"], check=True)
+import importlib.metadata, subprocess, sys
+if "google.colab" in sys.modules:
+    try:
+        importlib.metadata.version("{package}")
+    except importlib.metadata.PackageNotFoundError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{spec}"], check=True)
 import helpers
+if not getattr(helpers, "COURSE_PACKAGE", False):
+    raise ImportError(f"`import helpers` found {{getattr(helpers, '__file__', None) or sorted(set(helpers.__path__))}}, "
+                      "not this course's package: rename that file or folder (or `pip uninstall helpers`, an "
+                      "unrelated package), then restart the kernel.")
 course = helpers.setup()
 device, cfg = course.device, course.cfg'''
 
 
 def setup_cell_source(repo: str | None = None) -> str:
     """The exact source of every notebook's first code cell."""
-    return SETUP_TEMPLATE.format(spec=install_spec(repo))
+    return SETUP_TEMPLATE.format(spec=install_spec(repo), package=PACKAGE)

@@ -116,19 +116,51 @@ def test_setup_cell_installs_nothing_outside_colab(recorded_runs, monkeypatch):
 
 
 def test_setup_cell_installs_once_on_colab(recorded_runs, monkeypatch, capsys):
+    import importlib.metadata
     google = types.ModuleType("google")
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "helpers" else real_find_spec(name, *a))
-    _run_setup_cell()  # a fresh Colab runtime: helpers is not installed yet
+    real_version = importlib.metadata.version
+
+    def not_installed(name):
+        if name == colab.PACKAGE:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    _run_setup_cell()  # a fresh Colab runtime: the course is not installed yet
     assert recorded_runs == [(([sys.executable, "-m", "pip", "install", "-q", colab.install_spec()],),
                               {"check": True})]
-    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
-    _run_setup_cell()  # run again (helpers importable now): nothing more is installed
+    monkeypatch.setattr(importlib.metadata, "version", real_version)
+    _run_setup_cell()  # run again (installed now): nothing more is installed
     assert len(recorded_runs) == 1
     assert "profile:" in capsys.readouterr().out
+
+
+def _setup_cell_in(folder: Path) -> subprocess.CompletedProcess:
+    """The setup cell run by a fresh Python whose first path entry is `folder`, as a kernel started there."""
+    code = "import sys; sys.path.insert(0, sys.argv[1]); exec(compile(sys.argv[2], '<setup cell>', 'exec'))"
+    return subprocess.run([sys.executable, "-c", code, str(folder), colab.setup_cell_source()], cwd=folder,
+                          capture_output=True, text=True, env={**__import__("os").environ, "COURSE_PROFILE": "smoke"})
+
+
+@pytest.mark.parametrize("shadow", ["helpers.py", "helpers/__init__.py", "helpers/"])
+def test_a_foreign_helpers_gets_a_clear_message(tmp_path, shadow):
+    """A student's own helpers.py, a folder named helpers, or the unrelated PyPI package `helpers` shadow the
+    course's package: the setup cell says what it found and what to do, never an AttributeError."""
+    target = tmp_path / shadow
+    if shadow.endswith("/"):
+        target.mkdir()  # an empty folder: a namespace package, found only when nothing else is
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("def useful():\n    return 1\n")
+    result = _setup_cell_in(tmp_path)
+    if shadow.endswith("/") and result.returncode == 0:  # a regular (non-editable) install wins over an empty folder
+        assert "profile: smoke" in result.stdout
+    else:
+        assert result.returncode != 0
+        assert "not this course's package" in result.stderr and str(tmp_path) in result.stderr, result.stderr
+        assert "AttributeError" not in result.stderr
 
 
 def test_the_install_brings_what_colab_lacks():

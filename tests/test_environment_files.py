@@ -16,9 +16,12 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def _pip_requirements(name: str) -> dict[str, str]:
+    """Package -> version range; requirements only for Pythons older than environment.yml's 3.11 are left out."""
     out = {}
     for line in (ROOT / name).read_text().splitlines():
         line = line.split("#")[0].strip()
+        if 'python_version < "3.11"' in line:
+            continue
         if line and not line.startswith("-r"):
             pkg, spec = _split(line)
             out[pkg] = spec

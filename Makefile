@@ -11,7 +11,7 @@ NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
 # folder, so that they never write the files that the same notebook's nbval run writes.
 PARALLEL := -n 2 --dist loadfile
 
-.PHONY: help env lab test test-unit test-notebooks claims html assets bench student clean
+.PHONY: help env lab test test-unit test-notebooks claims html assets bench lock student clean
 
 help:
 	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
@@ -24,10 +24,12 @@ help:
 	@echo "make bench  - run the speed benchmarks"
 	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# On Python 3.11 (the version CI runs) the exact versions of constraints.txt; on others the lower bounds alone.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e . \
+	    $$($(PY) -c 'import sys; print("-c constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -63,6 +65,11 @@ assets: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do COURSE_PROFILE=smoke $(PY) $$f || exit 1; done
+
+# Record the versions of a fresh environment (delete .venv first) in constraints.txt.
+lock: $(STAMP)
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 student: $(STAMP)
 	$(PY) tools/make_student.py student

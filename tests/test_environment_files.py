@@ -80,3 +80,23 @@ def test_notebooks_are_numbered_and_in_the_readme():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name), path.name
         assert f"`{path.stem}`" in readme, f"{path.stem} is missing from the README's notebook table"
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_the_lock_pins_every_requirement_within_its_range():
+    """constraints.txt (make lock) records one exact version for each requirement, inside its range."""
+    from packaging.specifiers import SpecifierSet
+    pins = _pins()
+    for pkg, spec in {**_pip_requirements("requirements.txt"), **_pip_requirements("requirements-dev.txt")}.items():
+        assert pkg in pins, f"{pkg} is not pinned in constraints.txt: run make lock"
+        assert pins[pkg] in SpecifierSet(spec), f"{pkg}=={pins[pkg]} is outside {spec}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in makefile and "constraints.txt" in (ROOT / "README.md").read_text()

@@ -11,7 +11,7 @@ NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
 # folder, so that they never write the files that the same notebook's nbval run writes.
 PARALLEL := -n 2 --dist loadfile
 
-.PHONY: help env lab test test-unit test-notebooks claims html assets bench lock student clean
+.PHONY: help env lab test test-unit test-notebooks claims html assets bench lock student nbgrader clean
 
 help:
 	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
@@ -23,6 +23,7 @@ help:
 	@echo "              files, sizes, checksums and licences: $(PY) -m helpers.assets --list"
 	@echo "make bench  - run the speed benchmarks"
 	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
+	@echo "make nbgrader - lay the notebooks out for nbgrader in grading/ (then nbgrader generate_assignment NN_name)"
 
 # On Python 3.11 (the version CI runs) the exact versions of constraints.txt; on others the lower bounds alone.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml constraints.txt
@@ -74,5 +75,9 @@ lock: $(STAMP)
 student: $(STAMP)
 	$(PY) tools/make_student.py student
 
+# nbgrader's course folder (grading/): every notebook linked in as one assignment (see nbgrader_config.py).
+nbgrader: $(STAMP)
+	$(PY) tools/make_student.py --nbgrader grading
+
 clean:
-	rm -rf build student .pytest_cache
+	rm -rf build student grading .pytest_cache

@@ -19,6 +19,12 @@ tests/test_student.py runs every wrong answer before the check cell, which must 
 
     make student                       # writes student/NN_name.ipynb for every notebooks/NN_name.ipynb
     python tools/make_student.py OUT   # another folder
+
+nbgrader reads the same markers. `grading_metadata` gives every exercise nbgrader's cell metadata (the
+solution cell: an editable solution; its check cell: a locked, autograded test worth `POINTS`, one `grade_id`
+per exercise); `tools/sync_notebooks.py` writes it into the source notebooks, so they stay the one truth.
+`layout_for_nbgrader(ROOT)` links each notebook into `ROOT/source/NN_name/`, one assignment per notebook, as
+nbgrader expects (`make nbgrader`; `nbgrader_config.py` sets the folder and the cell timeout).
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 DEFAULT_HINT = "write your solution here"
+POINTS = 1  # points per exercise (its check cell)
 _MARK = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>### (?:BEGIN|END) SOLUTION)[ \t]*$")
 
 
@@ -149,6 +156,42 @@ def exercises(nb: nbformat.NotebookNode, where: str = "notebook") -> list[tuple[
     return pairs
 
 
+def grading_metadata(nb: nbformat.NotebookNode, where: str = "notebook") -> bool:
+    """Give every exercise nbgrader's metadata, in place: the solution cell `exercise_K` (solution, not
+    graded, editable), its check cell `exercise_K_check` (graded, locked, `POINTS` points); other cells carry
+    none. Returns True when something changed."""
+    wanted: dict[int, dict] = {}
+    for k, (sol, check) in enumerate(exercises(nb, where), start=1):
+        wanted[sol] = {"grade": False, "grade_id": f"exercise_{k}", "locked": False, "schema_version": 3,
+                       "solution": True, "task": False}
+        wanted[check] = {"grade": True, "grade_id": f"exercise_{k}_check", "locked": True, "points": POINTS,
+                         "schema_version": 3, "solution": False, "task": False}
+    changed = False
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader") != wanted.get(i):
+            changed = True
+            if i in wanted:
+                cell.metadata["nbgrader"] = wanted[i]
+            else:
+                cell.metadata.pop("nbgrader", None)
+    return changed
+
+
+def layout_for_nbgrader(root: Path, source_dir: Path = ROOT / "notebooks") -> list[Path]:
+    """nbgrader's course folder: `root/source/NN_name/NN_name.ipynb`, a link to each source notebook (one
+    assignment per notebook). Returns the links."""
+    links = []
+    for path in notebooks(source_dir):
+        folder = root / "source" / path.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / path.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path.resolve())
+        links.append(link)
+    return links
+
+
 def student_notebook(nb: nbformat.NotebookNode, where: str = "notebook") -> nbformat.NotebookNode:
     """A copy of `nb` with stubs instead of solutions and no outputs."""
     out = nbformat.from_dict(nb)
@@ -160,6 +203,7 @@ def student_notebook(nb: nbformat.NotebookNode, where: str = "notebook") -> nbfo
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("wrong_answers", None)
+            cell.metadata.pop("nbgrader", None)
     return out
 
 
@@ -176,6 +220,10 @@ def make_student(out_dir: Path = ROOT / "student", source_dir: Path = ROOT / "no
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--nbgrader"]:
+        root = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "grading"
+        print(f"linked {len(layout_for_nbgrader(root))} notebooks into {root / 'source'} (one assignment each)")
+        sys.exit(0)
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "student"
     paths = make_student(out)
     n = sum(len(exercises(nbformat.read(p, as_version=4))) for p in notebooks())

@@ -1,11 +1,14 @@
 """Keep the notebooks tidy: write the canonical setup cell (helpers.colab.setup_cell_source) as each
-notebook's first code cell, strip outputs and execution counts, and regenerate the README's
-"Open in Colab" table. Run after editing a notebook: `.venv/bin/python tools/sync_notebooks.py`.
+notebook's first code cell, strip outputs and execution counts, give the exercises nbgrader's metadata
+(tools/make_student.py's `grading_metadata`), and regenerate the README's "Open in Colab" table. Run after editing a notebook: `.venv/bin/python tools/sync_notebooks.py`.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import importlib.util
+import sys
 
 import nbformat
 
@@ -13,6 +16,14 @@ from helpers.colab import colab_url, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_MARK = "# Setup."
+
+
+def _make_student():
+    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_student", module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sync_notebook(path: Path) -> bool:
@@ -28,6 +39,7 @@ def sync_notebook(path: Path) -> bool:
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    _make_student().grading_metadata(nb, path.name)
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     after = nbformat.writes(nb)

@@ -51,9 +51,9 @@ test-notebooks: $(STAMP)
 # a claim that differs from the text raises (COURSE_CLAIMS=strict). Its own data folder, so that 06's
 # fine-tuning and the look-alike data sets are made afresh, as in a student's first run.
 claims: $(STAMP)
-	rm -rf build/claims-data && mkdir -p build/claims-data
-	COURSE_PROFILE=offline COURSE_CLAIMS=strict COURSE_DATA=$(CURDIR)/build/claims-data MPLBACKEND=Agg \
-	    OMP_NUM_THREADS=1 $(PY) -m pytest $(PARALLEL) notebooks $(NBVAL) -p no:cacheprovider
+	rm -rf build/claims-data build/executed && mkdir -p build/claims-data build/executed
+	COURSE_DATA=$(CURDIR)/build/claims-data COURSE_EXECUTED=$(CURDIR)/build/executed OMP_NUM_THREADS=1 \
+	    $(PY) -m pytest -n 2 --dist load -p no:cacheprovider -rA tests/offline
 
 # `offline` unless COURSE_PROFILE is set, so that no gigabytes of downloads start by surprise.
 html: $(STAMP)

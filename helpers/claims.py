@@ -22,6 +22,9 @@ CLAIMS_ENV = "COURSE_CLAIMS"
 DEFAULT_PROFILES = ("offline", "full")
 
 
+_LAST: list[bool] = []  # whether the last claim held (for tests)
+
+
 class ClaimError(AssertionError):
     """A claim of the text that this run's numbers contradict (raised only with `COURSE_CLAIMS=strict`)."""
 
@@ -56,8 +59,9 @@ def _fmt(v: float, digits: int) -> str:
 
 
 def claim(statement: str, value: float | bool, low: float | None = None, high: float | None = None, *,
-          profiles: Iterable[str] = DEFAULT_PROFILES, digits: int = 3) -> bool:
-    """Check one fact the text states, print one line, and return whether it holds.
+          profiles: Iterable[str] = DEFAULT_PROFILES, digits: int = 3) -> None:
+    """Check one fact the text states and print one line (nothing is returned, so a claim cell shows only
+    its lines).
 
     statement: the fact in words, as the text says it (e.g. "Grad-CAM's deletion AUC is below the random
         order's").
@@ -98,8 +102,9 @@ def claim(statement: str, value: float | bool, low: float | None = None, high: f
     expected = name in profiles
     verdict = "as described" if holds else "DIFFERS FROM THE TEXT"
     note = "" if expected else f" (not expected to hold in `{name}`)"
+    _LAST.clear()
+    _LAST.append(holds)
     print(f"{'ok' if holds else '!!'} {statement}: measured {measured}, text {described}: {verdict}{note}")
     if not holds and expected and strict():
         raise ClaimError(f"{statement}: measured {measured}, the text says {described} (profile {name}). Fix the "
                          "text or the code; the text must describe what this run shows.")
-    return holds

@@ -19,6 +19,30 @@ from pathlib import Path
 import nbformat
 
 
+def execute(notebook: Path, executed: Path, profile: str = "offline", strict: bool = True,
+            timeout: int = 1800) -> tuple[nbformat.NotebookNode, Exception | None, float]:
+    """Run `notebook` top to bottom in a fresh kernel in `profile` (claims strict or printed), stopping at the
+    first failing cell, and write the executed copy to `executed`. Returns (notebook, error or None, seconds)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    os.environ["COURSE_PROFILE"] = profile
+    os.environ["COURSE_CLAIMS"] = "strict" if strict else "print"
+    # figures inline, as in Jupyter (a caller's MPLBACKEND=Agg would leave the executed copy without figures)
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.resolve().parent)}})
+    t0, failed = time.perf_counter(), None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        failed = exc
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, executed)
+    return nb, failed, time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebook", type=Path)
@@ -26,23 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="offline", choices=("full", "offline", "smoke"))
     ap.add_argument("--no-strict", action="store_true", help="print differing claims instead of raising")
     args = ap.parse_args(argv)
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    os.environ["COURSE_PROFILE"] = args.profile
-    os.environ["COURSE_CLAIMS"] = "print" if args.no_strict else "strict"
-    os.environ.setdefault("MPLBACKEND", "Agg")
     args.out.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(args.notebook, as_version=4)
-    client = NotebookClient(nb, timeout=3600, kernel_name="python3",
-                            resources={"metadata": {"path": str(args.notebook.resolve().parent)}})
-    t0, failed = time.perf_counter(), None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        failed = exc
-    seconds = time.perf_counter() - t0
-    nbformat.write(nb, args.out / "executed.ipynb")
+    nb, failed, seconds = execute(args.notebook, args.out / "executed.ipynb", args.profile, not args.no_strict)
     lines = []
     for i, cell in enumerate(nb.cells):
         head = cell.source.strip().splitlines()[0][:100] if cell.source.strip() else ""

@@ -11,7 +11,7 @@ NBVAL := --nbval-lax --nbval-cell-timeout=900 --nbval-kernel-name=python3
 # folder, so that they never write the files that the same notebook's nbval run writes.
 PARALLEL := -n 2 --dist loadfile
 
-.PHONY: help env lab test test-unit test-notebooks claims html assets bench lock student nbgrader clean
+.PHONY: help env lab test test-unit test-notebooks claims html assets bench lock student nbgrader book clean
 
 help:
 	@echo "make lab    - open the course in JupyterLab (creates .venv when missing)"
@@ -21,6 +21,7 @@ help:
 	@echo "make assets - download every file the course uses (weights, data sets, paintings) before a lab;"
 	@echo "              one part: make assets PART=weights (or pets, celeba, paintings); the table of"
 	@echo "              files, sizes, checksums and licences: $(PY) -m helpers.assets --list"
+	@echo "make book   - the course as a static site in build/book/html (notebooks executed offline)"
 	@echo "make bench  - run the speed benchmarks"
 	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
 	@echo "make nbgrader - lay the notebooks out for nbgrader in grading/ (then nbgrader generate_assignment NN_name)"
@@ -60,6 +61,20 @@ html: $(STAMP)
 	mkdir -p build
 	COURSE_PROFILE=$${COURSE_PROFILE:-offline} $(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
 	    --output-dir build notebooks/*.ipynb
+
+# The course as a static site in build/book/html: the notebooks executed in `offline` by `make claims` (run
+# first when build/executed/ is empty), rendered by Jupyter Book in its own environment (.venv-book, pinned by
+# book/constraints.txt), then opened in headless Chromium by tests/test_book.py. Publish build/book/html as is.
+BOOK_PY := .venv-book/bin/python
+book: $(STAMP)
+	test -n "$$(ls build/executed/*.ipynb 2>/dev/null)" || $(MAKE) claims
+	test -x .venv-book/bin/jupyter-book || { $(PYTHON) -m venv .venv-book && $(BOOK_PY) -m pip install --quiet \
+	    -r book/requirements.txt -c book/constraints.txt; }
+	rm -rf build/book-src build/book && mkdir -p build/book-src
+	cp book/_config.yml book/_toc.yml book/intro.md build/executed/*.ipynb build/book-src/
+	.venv-book/bin/jupyter-book build build/book-src --path-output build/book-out -q
+	mv build/book-out/_build build/book && rm -rf build/book-out
+	COURSE_BOOK=$(CURDIR)/build/book/html $(PY) -m pytest -p no:cacheprovider -rA tests/test_book.py
 
 assets: $(STAMP)
 	$(PY) -m helpers.assets $(PART)

@@ -101,7 +101,7 @@ def claim(statement: str, value: float | bool, low: float | None = None, high: f
     name = get_profile().name
     expected = name in profiles
     verdict = "as described" if holds else "DIFFERS FROM THE TEXT"
-    note = "" if expected else f" (not expected to hold in `{name}`)"
+    note = "" if expected else f" (not checked in `{name}`: the text describes other profiles)"
     _LAST.clear()
     _LAST.append(holds)
     print(f"{'ok' if holds else '!!'} {statement}: measured {measured}, text {described}: {verdict}{note}")

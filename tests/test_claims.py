@@ -50,7 +50,7 @@ def test_strict_switch_spares_profiles_where_the_claim_is_not_expected(monkeypat
     helpers.set_profile("smoke")
     try:
         assert not _holds("only at full size", 2.0, 0, 1)  # prints, does not raise
-        assert "not expected to hold in `smoke`" in capsys.readouterr().out
+        assert "not checked in `smoke`" in capsys.readouterr().out
         with pytest.raises(claims.ClaimError):
             claims.claim("expected even in smoke", 2.0, 0, 1, profiles=("smoke", "offline"))
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, HOW_TO_ENABLE, _wait
+from test_browser import CHROMEDRIVER, CHROMIUM, HOW_TO_ENABLE, _wait, chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("COURSE_BOOK", ROOT / "build" / "book" / "html"))
@@ -30,17 +30,10 @@ def browser(tmp_path):
         pytest.skip(f"no built site in {SITE}: run `make book`")
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip(HOW_TO_ENABLE)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver = chromium(tmp_path)
     driver.set_page_load_timeout(60)
     try:
         yield driver, f"http://127.0.0.1:{server.server_address[1]}"

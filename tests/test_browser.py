@@ -50,6 +50,18 @@ return {kernel: kernel ? kernel.status : null, cells: cells.length,
 """
 
 
+def chromium(tmp_path: Path):
+    """Debian's Chromium, headless, driven by Selenium, with a fresh profile in `tmp_path`."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,8 +127,6 @@ def test_explorer_in_jupyterlab_and_chromium(tmp_path):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip(HOW_TO_ENABLE)
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import Select
     except ImportError:
@@ -131,11 +141,7 @@ def test_explorer_in_jupyterlab_and_chromium(tmp_path):
     driver = None
     try:
         _wait("the Jupyter server", lambda: server.poll() is None and _server_up(port, token), 90)
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = str(CHROMIUM)
-        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-            opts.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+        driver = chromium(tmp_path)
         driver.set_page_load_timeout(90)
         driver.set_script_timeout(30)
         driver.get(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}")
@@ -144,7 +150,7 @@ def test_explorer_in_jupyterlab_and_chromium(tmp_path):
         _wait("the notebook and an idle kernel", lambda: (state() or {}).get("kernel") == "idle", 120)
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
         final = _wait("every cell to run", lambda: (lambda s: s if s and s["kernel"] == "idle" and
-                                                    s["done"] == s["cells"] else None)(state()), 300, 1.0)
+                                                    s["done"] == s["cells"] else None)(state()), 600, 1.0)
         assert final["errors"] == [], f"cells failed in the browser: {final['errors']}"
 
         # The explorer is rendered by the widget manager: real controls, not "VBox(children=...)" text.

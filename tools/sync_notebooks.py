@@ -7,23 +7,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import importlib.util
 import sys
 
 import nbformat
 
 from helpers.colab import colab_url, setup_cell_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling tool, also when this file is loaded by path
+from make_student import grading_metadata  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_MARK = "# Setup."
-
-
-def _make_student():
-    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_student", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def sync_notebook(path: Path) -> bool:
@@ -39,7 +33,7 @@ def sync_notebook(path: Path) -> bool:
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
-    _make_student().grading_metadata(nb, path.name)
+    grading_metadata(nb, path.name)
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     after = nbformat.writes(nb)

@@ -40,3 +40,28 @@ def test_02_four_copies_of_the_cat_each_get_their_share_of_grad_cam_and_grad_cam
     pp = _tile_shares(cam.grad_cam_pp(model, four, top[:, 0]))[0]
     assert gc.min() > 0.18 and pp.min() > 0.18, (gc, pp)  # offline: 0.220 and 0.215
     assert (gc - pp).abs().max() < 0.03, (gc, pp)
+
+
+# ----------------------------------------------------------------------- 03 class model visualization
+def test_03_a_channel_dead_after_relu6_climbs_past_the_cap_when_optimized_before_it(model):
+    """Notebook 03, section 4: on a random Fourier start image, channel 0 of Lite0's `bn2` is zero everywhere
+    after its ReLU6, so the gradient of that output is exactly zero and an ascent on it cannot start; the same
+    channel before the ReLU6 (the output of `bn2.drop`, the batch norm's) climbs past the cap of 6 in 30 steps,
+    and the ReLU6 output of the result sits at the cap.
+
+    With COURSE_WEIGHTS=random the first assertion fails (the channel is positive somewhere, mean 0.016, and
+    30 steps before the ReLU6 end below zero)."""
+    from helpers import optimize
+
+    image = optimize.FourierImage(1, 128, generator=torch.Generator().manual_seed(0))
+    after, before = optimize.channel_mean(model, "bn2", 0), optimize.channel_mean(model, "bn2.drop", 0)
+    start = image()
+    dead = after(start)
+    (grad,) = torch.autograd.grad(dead.sum(), image.spectrum)
+    assert dead.item() == 0 and grad.abs().max().item() == 0, (dead, grad.abs().max())
+    gen = torch.Generator().manual_seed(0)
+    out = optimize.visualize(before, image, steps=30, lr=0.05, optimizer="adam",
+                             transform=lambda x: optimize.random_transform(x, shift=4, generator=gen))
+    with torch.no_grad():
+        reached, capped = before(out).item(), after(out).item()
+    assert reached > 10 and capped > 5.99, (reached, capped)  # offline: 19.9 and 6.0

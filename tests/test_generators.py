@@ -117,3 +117,23 @@ def test_a_cpu_generator_works_for_gpu_tensors():
     assert out.device.type == "cuda" and image.pixels.device.type == "cuda"
     adv = attacks.pgd(_Tiny().cuda(), x, 1, 8 / 255, steps=1, generator=torch.Generator().manual_seed(0))
     assert adv.device.type == "cuda"
+
+
+def test_cuda_is_picked_with_exact_float32(monkeypatch):
+    """On CUDA, TF32 (cuDNN's default for convolutions) is switched off and cuDNN is deterministic, so the
+    exercises' checks against the helpers hold on a GPU as on the CPU."""
+    from helpers import device as dev
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    monkeypatch.setattr(dev, "_DEVICE", None)
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        assert dev.get_device().type == "cuda"
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) = saved
+        dev._DEVICE = None

@@ -24,12 +24,12 @@ def get_device() -> torch.device:
             _DEVICE = torch.device(wanted)
         elif torch.cuda.is_available():
             _DEVICE = torch.device("cuda")
-        if _DEVICE.type == "cuda":
-            exact_cuda()
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             _DEVICE = torch.device("mps")
         else:
             _DEVICE = torch.device("cpu")
+        if _DEVICE.type == "cuda":
+            exact_cuda()
     return _DEVICE
 
 

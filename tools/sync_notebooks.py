@@ -10,6 +10,7 @@ from pathlib import Path
 import sys
 
 import nbformat
+import nbformat.corpus.words
 
 from helpers.colab import colab_url, setup_cell_source
 
@@ -29,6 +30,8 @@ def sync_notebook(path: Path) -> bool:
     else:
         raise SystemExit(f"{path}: the first code cell must be the setup cell (starting {SETUP_MARK!r})")
     for cell in nb.cells:
+        if "id" not in cell:  # nbformat 4.5 wants an id on every cell
+            cell["id"] = nbformat.corpus.words.generate_corpus_id()
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

@@ -23,7 +23,7 @@ from torch import nn
 from .config import get_profile
 from .device import get_device
 from .explorer_methods import METHODS, MapFn, Method
-from .explorer_view import PANEL, side_by_side_png
+from .explorer_view import CLIP_PERCENTILE, PANEL, clip_map, colorbar_figure_axes, side_by_side_png
 from .images import SAMPLES, ImageLike, load_image, preprocess
 from .models import MODELS, Classifier, block_layers, feature_map_layers, has_pretrained_weights, load_model
 from .viz import as_image, overlay
@@ -46,7 +46,9 @@ class Explorer:
     def __init__(self, photo: str = "cat", model: str | None = None, method: str = "Grad-CAM",
                  layer: str | None = None, top: int = 5, opacity: float = 0.5, size: int | None = None,
                  models: list[str] | None = None, photos: list[str] | None = None,
-                 device: torch.device | str | None = None, max_models: int = 2):
+                 device: torch.device | str | None = None, max_models: int = 2,
+                 clip_percentile: float | None = CLIP_PERCENTILE):
+        self.clip_percentile = clip_percentile  # display only: see `display_map`
         self.size = size or get_profile().settings.image_size
         self.device = torch.device(device) if device is not None else get_device()
         self.model_names = list(models or MODELS)
@@ -258,10 +260,15 @@ class Explorer:
         """The model's view of the photo, `(H, W, 3)` in [0, 1]."""
         return as_image(self.image()[0])
 
+    def display_map(self) -> np.ndarray:
+        """The current map `(H, W)` as drawn: clipped at `clip_percentile` of its magnitude (`clip_map`; None
+        draws the raw map). The cached map (`current_map`) is not changed."""
+        return clip_map(self.current_map(), self.clip_percentile, signed=self.methods[self.method].signed)
+
     def figure_data(self) -> np.ndarray:
-        """What the explorer shows: the current map over the photo at the current opacity,
-        `(H, W, 3)` floats in [0, 1]."""
-        return overlay(self.photo_array(), self.current_map(), self.opacity,
+        """What the explorer shows: the current map, clipped for display (`display_map`), over the photo at
+        the current opacity, `(H, W, 3)` floats in [0, 1]."""
+        return overlay(self.photo_array(), self.display_map(), self.opacity,
                        signed=self.methods[self.method].signed)
 
     def title(self) -> str:
@@ -281,10 +288,31 @@ class Explorer:
         from .viz import show_grid
 
         signed = self.methods[self.method].signed
-        m = self.current_map()
+        m = self.display_map()
         fig = show_grid([self.photo_array(), m, self.figure_data()],
                         ["photo", f"{self.method} map", f"overlay (opacity {self.opacity:.2f})"],
                         signed=signed, size=size)
         fig.suptitle(self.title(), fontsize=9)
         fig.tight_layout()  # again, so that the panels' titles make room for the figure's
+        if signed:  # where zero lies, and which colour is evidence for the class
+            colorbar_figure_axes(fig, fig.axes[1], signed=True)
+        return fig
+
+    def widget_figure(self, size: float = 3.2):
+        """A matplotlib figure of what the widget shows now, for a page without a browser: the photo and the
+        overlay side by side (`figure_data`), the colour bar of the map's scale under the overlay (negative /
+        0 / positive for a signed method, low / high otherwise; 'high' is the clipping percentile) and the
+        title line. Returns the figure (2 image axes and the colour bar's axes)."""
+        import matplotlib.pyplot as plt
+
+        signed = self.methods[self.method].signed
+        fig, axes = plt.subplots(1, 2, figsize=(2 * size, size + 0.6))
+        for ax, img, name in zip(axes, (self.photo_array(), self.figure_data()),
+                                 ("what the model sees", f"{self.method} (opacity {self.opacity:.2f})")):
+            ax.imshow(img)
+            ax.set_title(name, fontsize=9)
+            ax.axis("off")
+        clip = f", clipped at the {self.clip_percentile:g}th percentile" if self.clip_percentile else ""
+        colorbar_figure_axes(fig, axes[1], signed, label=f"map{clip}")
+        fig.suptitle(self.title(), fontsize=8)
         return fig

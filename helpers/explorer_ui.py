@@ -110,6 +110,11 @@ class ExplorerUI:
         finally:
             self._syncing = False
 
+    def _clip_note(self) -> str:
+        """The colour bar's note: the percentile at which the map is clipped for display ('' if none)."""
+        p = self.ex.clip_percentile
+        return f"clipped at the {p:g}th percentile of |map|" if p else ""
+
     def refresh(self) -> None:
         """Bring the controls in line with the explorer and redraw the figure (computing the map if it is
         not cached)."""
@@ -120,7 +125,7 @@ class ExplorerUI:
                 self.progress.value = 0.0
             self.image.value = self.ex.png()
             self.caption.value = (f"<b>{html.escape(self.ex.title())}</b>"
-                                  f"{colorbar_html(self.ex.methods[self.ex.method].signed)}")
+                                  f"{colorbar_html(self.ex.methods[self.ex.method].signed, self._clip_note())}")
             self.status.value = f"model calls so far: {self.ex.model_calls}"
             self.progress.bar_style = "success"
             self.progress.value = 1.0

@@ -16,8 +16,8 @@ CLIP_PERCENTILE = 99.0  # maps are clipped at this percentile of their magnitude
 
 
 def clip_map(heat: np.ndarray, percentile: float | None = CLIP_PERCENTILE, signed: bool = False) -> np.ndarray:
-    """A map `(H, W)` (any float range) clipped for display at a high percentile, as Captum's visualization
-    does: with q the `percentile` (in [0, 100]) of |heat|, a signed map is clipped to [-q, q] (its zero stays
+    """A map `(H, W)` (any float range) clipped for display at a high percentile (Captum's visualization clips
+    similarly, at the value below which a percentile of the total |map| lies): with q the `percentile` (in [0, 100]) of |heat|, a signed map is clipped to [-q, q] (its zero stays
     put) and a non-negative (unsigned) map to [min, q] with q the percentile of `heat`. A few extreme pixels
     then no longer take the whole colour range, so a sparse map (saliency, Guided Grad-CAM) is not drawn
     black. Returns a new `(H, W)` float array; `percentile=None`, or q = 0 (a map that is zero almost

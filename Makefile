@@ -20,7 +20,7 @@ help:
 	@echo "make html   - execute every notebook into build/*.html (offline unless COURSE_PROFILE says otherwise)"
 	@echo "make assets - download every file the course uses (weights, data sets, paintings) before a lab;"
 	@echo "              one part: make assets PART=weights (or pets, celeba, paintings); the table of"
-	@echo "              files, sizes, checksums and licences: $(PY) -m helpers.assets --list"
+	@echo "              files, sizes, checksums and licences: $(PY) -m helpers.data.prefetch --list"
 	@echo "make book   - the course as a static site in build/book/html (notebooks executed offline)"
 	@echo "make bench  - run the speed benchmarks"
 	@echo "make student - write student/: every notebook with its solutions replaced by stubs"
@@ -77,7 +77,7 @@ book: $(STAMP)
 	COURSE_BOOK=$(CURDIR)/build/book/html $(PY) -m pytest -p no:cacheprovider -rA tests/test_book.py
 
 assets: $(STAMP)
-	$(PY) -m helpers.assets $(PART)
+	$(PY) -m helpers.data.prefetch $(PART)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do COURSE_PROFILE=smoke $(PY) $$f || exit 1; done

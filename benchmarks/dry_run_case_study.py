@@ -62,7 +62,7 @@ def write_pets(root: Path, n: int, distinct: int) -> Path:
     drawn look-alikes, resized to 500 x 375 with their trimaps)."""
     from PIL import Image
 
-    from helpers import lookalike, oxford_pets
+    from helpers.data import lookalike, oxford_pets
 
     drawn = lookalike.make_fake_pets(root / "_drawn_pets", max(distinct, 4))
     species_of = oxford_pets.read_pet_list(drawn)
@@ -100,7 +100,7 @@ def write_celeba(root: Path, n: int, distinct: int, seed: int = 0) -> Path:
     """CelebA in its official layout under root/celeba: n faces (hard links to `distinct` drawn look-alikes,
     with their landmarks), labels drawn with CelebA's rates and its strongest correlations, the official
     partition boundaries scaled to n."""
-    from helpers import celeba, lookalike
+    from helpers.data import celeba, lookalike
 
     drawn = lookalike.make_fake_celeba(root / "_drawn_celeba", max(distinct, 5))
     lm_files, lm = celeba.read_celeba_landmarks(drawn)

@@ -1,14 +1,13 @@
 """Helpers for the hands-on CNN interpretability course: the plumbing, so that notebooks show the methods.
 
 Notebooks start with `course = helpers.setup()`, which prints the device, versions and profile in one
-line. The package is flat, one concern per module:
+line. The lessons' modules are flat, one concern per module; plumbing that no lesson teaches is grouped in
+two subpackages at the end:
 
 - `config`: profiles (`full` / `offline` / `smoke`), paths, seeding, the one-line environment report.
 - `claims`: claim cells: a "what to look for" checked on the run's numbers (`COURSE_CLAIMS=strict` raises).
 - `device`: the device, picked once per process (CUDA, then Apple MPS, then the CPU).
 - `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
-- `download`: one download into a cache, with progress bar, checksum and atomic write.
-- `assets`: the table of every file the course downloads (checksum, licence, size) and `make assets`.
 - `models`: ImageNet classifiers by name, the model contract, labels, layers by dotted name (and which
   to offer as target layers).
 - `images`: loading photos (path, URL, sample name), preprocessing to tensors and back.
@@ -25,16 +24,9 @@ line. The package is flat, one concern per module:
 - `stats`: confidence intervals for the case study's scores.
 - `synthetic`: a generated image set with known ground truth, a small CNN and its training loop.
 - `train`: fine-tuning a course classifier on the case study's data sets.
-- `oxford_pets`: Oxford-IIIT Pet read from its official layout (cat/dog labels, trimaps).
-- `celeba`: CelebA read from its official layout (attributes, landmarks, partition).
-- `faceparts`: where the parts of a face are: landmarks, the parts an attribute is about, masks around them.
-- `datafiles`: reading the data sets' files: RGB images as tensors, text lines, seeded subsets.
-- `datasets`: putting the case study's data on disk: download (`full`) or look-alikes (`offline`, `smoke`).
-- `lookalike`: drawn look-alike Pets and CelebA in the official layouts.
-- `explorer`: the interactive explorer's state and work (notebook 08), without widgets.
-- `explorer_methods`: the explorer's registry of explanation methods.
-- `explorer_view`: what the explorer draws: the photo and its overlay as one PNG, the colour bar.
-- `explorer_ui`: the explorer's ipywidgets controls and `explore()`.
+- `data/` (subpackage): the case study's data sets and every download: `download`, `assets` (the table of
+  downloads), `prefetch` (`make assets`), `files`, `oxford_pets`, `celeba`, `faceparts`, `lookalike`, `datasets`.
+- `explorer/` (subpackage): the interactive explorer of notebook 08: `state`, `methods`, `view`, `ui`.
 """
 from .claims import claim
 

@@ -134,7 +134,7 @@ def load_image(source: ImageLike) -> Image.Image:
         loaded = SAMPLES[text].load()
         return load_image(loaded)
     if text.startswith(("http://", "https://")):
-        from .download import download
+        from .data.download import download
 
         path = download(text, _url_cache(text))
     else:

@@ -27,7 +27,7 @@ from torchvision import models as tvm
 from . import checks
 from .config import get_profile, random_weights, weights_dir
 from .device import get_device
-from .download import DownloadError, download, sha256_of
+from .data.download import DownloadError, download, sha256_of
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -1,4 +1,4 @@
-"""The table of downloads (helpers.assets): complete, each row with its checksum, licence and size; `make
+"""The table of downloads (helpers.data.assets): complete, each row with its checksum, licence and size; `make
 assets` prints the total size first, shows progress, reuses a cache, and leaves nothing half-written."""
 import ast
 import http.server
@@ -15,7 +15,8 @@ import nbformat
 import pytest
 from PIL import Image
 
-from helpers import assets, colab, datasets, lookalike
+from helpers import colab
+from helpers.data import assets, datasets, lookalike, prefetch
 from helpers.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def _string_constants(path: Path) -> list[str]:
 def test_every_url_in_helpers_is_in_the_table():
     urls = [a.url for a in assets.ASSETS if a.url]
     found = 0
-    for path in sorted((ROOT / "helpers").glob("*.py")):
+    for path in sorted((ROOT / "helpers").rglob("*.py")):
         if path.name == "colab.py":
             continue
         for text in _string_constants(path):
@@ -62,7 +63,7 @@ def test_notebooks_download_nothing_outside_the_table():
         for cell in nbformat.read(path, 4).cells:
             if cell.cell_type == "code" and cell.source != setup:
                 urls = [s for s in _string_literals(cell.source) if "://" in s]
-                assert not urls, f"{path.name} downloads {urls[0]}: put it in helpers.assets.ASSETS"
+                assert not urls, f"{path.name} downloads {urls[0]}: put it in helpers.data.assets.ASSETS"
 
 
 def test_every_row_has_checksum_licence_and_size():
@@ -136,7 +137,7 @@ def _serve_paintings(monkeypatch, base_url, paths):
 def test_make_assets_prints_the_total_first_then_fetches_with_progress(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
     painted = _serve_paintings(monkeypatch, server, ["/a.jpg", "/b.jpg"])
-    assert assets.main(["paintings"]) == 0
+    assert prefetch.main(["paintings"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0] == "make assets: paintings: 2 files of unknown size, at most a few MB each (p0, p1)."
@@ -145,7 +146,7 @@ def test_make_assets_prints_the_total_first_then_fetches_with_progress(server, t
     for a in painted:
         assert assets.painting_path(a.name).read_bytes() == _jpeg()
     # a second run finds everything cached and downloads nothing
-    assert assets.main(["paintings"]) == 0
+    assert prefetch.main(["paintings"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "cached  paintings" and "100%" not in err
 
@@ -154,7 +155,7 @@ def test_make_assets_prints_the_total_first_then_fetches_with_progress(server, t
 def test_a_failed_download_leaves_no_half_written_file(server, tmp_path, monkeypatch, capsys, bad):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
     _serve_paintings(monkeypatch, server, ["/good.jpg", bad])
-    assert assets.main(["paintings"]) == 1
+    assert prefetch.main(["paintings"]) == 1
     out, err = capsys.readouterr()
     assert out.count("could not download painting 1") == 1 and "FAILED paintings: could not download the " \
         "paintings p1" in err
@@ -170,7 +171,7 @@ def test_total_size_counts_known_sizes_and_names_the_unknown():
 
 
 def test_make_assets_with_every_file_already_in_a_temporary_cache(tmp_path):
-    """`python -m helpers.assets` as `make assets` runs it, on a cache where every file is already placed."""
+    """`python -m helpers.data.prefetch` as `make assets` runs it, on a cache where every file is already placed."""
     torch_home, data = tmp_path / "torch", tmp_path / "data"
     checkpoints = torch_home / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
@@ -183,7 +184,7 @@ def test_make_assets_with_every_file_already_in_a_temporary_cache(tmp_path):
     for a in assets.part("paintings"):
         (data / "paintings" / f"{a.name}.jpg").write_bytes(_jpeg())
     env = {**os.environ, "TORCH_HOME": str(torch_home), "COURSE_DATA": str(data)}
-    run = subprocess.run([sys.executable, "-m", "helpers.assets"], cwd=ROOT, env=env, capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "helpers.data.prefetch"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -191,11 +192,11 @@ def test_make_assets_with_every_file_already_in_a_temporary_cache(tmp_path):
     gb = sum(a.size_mb for a in files) / 1000
     assert lines[0].startswith(f"make assets: weights, pets, celeba, paintings: about {gb:.1f} GB in {len(files)} files")
     assert lines[-4:] == [f"cached  {p}" for p in assets.PARTS]
-    listing = subprocess.run([sys.executable, "-m", "helpers.assets", "--list"], cwd=ROOT, env=env,
+    listing = subprocess.run([sys.executable, "-m", "helpers.data.prefetch", "--list"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
     assert listing.returncode == 0 and "unverified" in listing.stdout and "md5 5c4f3ee8" in listing.stdout
 
 
 def test_makefile_passes_the_part():
     make = (ROOT / "Makefile").read_text()
-    assert "\t$(PY) -m helpers.assets $(PART)\n" in make and "PART=weights" in make
+    assert "\t$(PY) -m helpers.data.prefetch $(PART)\n" in make and "PART=weights" in make

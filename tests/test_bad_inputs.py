@@ -141,10 +141,10 @@ EXEMPT: dict[str, str] = {
 def _public_callables():
     """(qualified name, object, parameter names) of every public module-level function and class of helpers."""
     found = []
-    for info in pkgutil.iter_modules(helpers.__path__):
-        if info.name.startswith("_"):
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
             continue
-        mod = importlib.import_module(f"helpers.{info.name}")
+        mod = importlib.import_module(info.name)
         for name, obj in vars(mod).items():
             if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
@@ -155,12 +155,12 @@ def _public_callables():
                 params = set(inspect.signature(obj).parameters)
             except (TypeError, ValueError):
                 continue
-            found.append((f"{info.name}.{name}", obj, params))
+            found.append((f"{info.name.removeprefix('helpers.')}.{name}", obj, params))
     return found
 
 
 def _exempt(qualname: str) -> bool:
-    mod, name = qualname.split(".")
+    mod, name = qualname.rsplit(".", 1)
     return any(key == qualname or (key.endswith(".*") and
                                    (key[:-2] == mod or (key[:-2].endswith("*") and mod.startswith(key[:-3]))))
                for key in EXEMPT)

@@ -1,4 +1,4 @@
-"""The case study's look-alike faces (helpers.lookalike) have planted answers, and the scores of notebook 06
+"""The case study's look-alike faces (helpers.data.lookalike) have planted answers, and the scores of notebook 06
 recover them: each attribute's evidence is drawn where `LOOKALIKE_PLANTS` says, its labels agree with the
 drawing as often as planted, and the per-attribute table (balanced accuracy, Grad-CAM-style margin over the
 centre baseline in the attribute's own region, each with a bootstrap interval) finds the planted accuracy
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import celeba, faceparts, lookalike, metrics, stats
+from helpers import metrics, stats
+from helpers.data import celeba, faceparts, lookalike
 
 PLANTS = lookalike.LOOKALIKE_PLANTS
 REGION_PARTS = {"eyes": faceparts.EYES, "nose": ("nose",), "mouth": faceparts.MOUTH}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import celeba, oxford_pets
+from helpers.data import celeba, oxford_pets
 
 ROOT = Path(__file__).resolve().parent.parent
 

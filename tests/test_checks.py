@@ -139,14 +139,9 @@ def test_predict_and_accuracy_are_one_pair():
 # ---------------------------------------------------------------------------------------- contract
 
 def _explorer_wrapper(model):
-    for name in ("explorer_methods", "explorer"):
-        try:
-            mod = importlib.import_module(f"helpers.{name}")
-        except ImportError:
-            continue
-        if hasattr(mod, "_Reporting"):
-            return mod._Reporting(model, 10, lambda done, total: None)
-    pytest.fail("the explorer's reporting wrapper (_Reporting) is not found")
+    from helpers.explorer import methods
+
+    return methods._Reporting(model, 10, lambda done, total: None)
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +173,11 @@ def test_every_course_model_satisfies_the_contract(course_models, which):
 # ------------------------------------------------------------------------------ names and randomness
 
 def _public_functions():
-    for info in pkgutil.iter_modules(helpers.__path__):
-        mod = importlib.import_module(f"helpers.{info.name}")
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+        mod = importlib.import_module(info.name)
         for name, obj in vars(mod).items():
             if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__.startswith("helpers."):
-                yield info.name, name, obj
+                yield info.name.removeprefix("helpers."), name, obj
 
 
 def test_no_two_public_functions_share_a_name_with_different_meanings():
@@ -220,7 +215,7 @@ def test_no_source_reseeds_the_global_generator_outside_a_fork():
     `torch.random.fork_rng()` block (architectures whose constructors draw from the global generator),
     which restores the global state on exit."""
     offenders = []
-    for path in sorted(HELPERS.glob("*.py")):
+    for path in sorted(HELPERS.rglob("*.py")):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             if re.search(r"torch\.(cuda\.)?manual_seed(_all)?\(", line) and not line.lstrip().startswith("#"):

@@ -1,4 +1,4 @@
-"""Case-study data (helpers.oxford_pets, celeba, faceparts, datasets, lookalike): the parsers on look-alikes
+"""Case-study data (helpers.data.oxford_pets, celeba, faceparts, datasets, lookalike): the parsers on look-alikes
 in the official formats, downloads with MD5 and with Google Drive's "quota exceeded" page, and the landmark localization scores."""
 import hashlib
 import http.server
@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import celeba, datasets, faceparts, lookalike, oxford_pets
-from helpers.download import DownloadError, download
+from helpers.data import celeba, datasets, faceparts, lookalike, oxford_pets
+from helpers.data.download import DownloadError, download
 from helpers.metrics import energy_in_mask, pointing_game
 
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from helpers.download import DownloadError, download
+from helpers.data.download import DownloadError, download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

@@ -1,4 +1,4 @@
-"""The explorer (helpers.explorer, explorer_methods, explorer_view, explorer_ui, models.block_layers): controls change
+"""The explorer (helpers.explorer: state, methods, view, ui; models.block_layers): controls change
 the figure, the cache avoids model calls, the maps are the helpers' maps, the layer menu is derived from
 the module tree, and the widgets work without a browser.
 
@@ -16,9 +16,9 @@ from torch import nn
 
 import helpers
 from helpers import cam, saliency
-from helpers.explorer import Explorer
-from helpers.explorer_methods import METHODS
-from helpers.explorer_ui import ExplorerUI
+from helpers.explorer.state import Explorer
+from helpers.explorer.methods import METHODS
+from helpers.explorer.ui import ExplorerUI
 from helpers.viz import overlay
 from helpers.models import block_layers
 

@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers.explorer_view import clip_map, colorbar_html  # noqa: E402
+from helpers.explorer.view import clip_map, colorbar_html  # noqa: E402
 from helpers.viz import overlay  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def test_colorbar_note():
 
 
 def test_explorer_display_map_and_figures():
-    from helpers.explorer import Explorer
+    from helpers.explorer.state import Explorer
 
     ex = Explorer(photo="cat", size=64, method="saliency", device="cpu")
     raw = ex.current_map()

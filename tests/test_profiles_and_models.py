@@ -5,7 +5,7 @@ from torch import nn
 
 import helpers
 from helpers import config, models
-from helpers.download import DownloadError
+from helpers.data.download import DownloadError
 
 
 @pytest.fixture(autouse=True)

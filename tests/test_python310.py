@@ -68,9 +68,9 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 sys.meta_path.insert(0, StubFinder())
 sys.path.insert(0, sys.argv[1])
 import helpers
-names = sorted(m.name for m in pkgutil.iter_modules(helpers.__path__))
+names = sorted(m.name for m in pkgutil.walk_packages(helpers.__path__, "helpers."))
 for name in names:
-    importlib.import_module(f"helpers.{name}")
+    importlib.import_module(name)
 for tool in ("sync_notebooks", "make_student", "run_notebook"):
     spec = importlib.util.spec_from_file_location(tool, f"{sys.argv[1]}/tools/{tool}.py")
     sys.modules[tool] = importlib.util.module_from_spec(spec)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import helpers
-from helpers import blackbox, celeba, checks, lookalike, oxford_pets, train
+from helpers import blackbox, checks, train
+from helpers.data import celeba, lookalike, oxford_pets
 
 SIZE = 32
 

@@ -140,7 +140,7 @@ def test_07_pixel_deletion_favours_a_random_order_while_insertion_favours_grad_c
 
 # ----------------------------------------------------------------------------------- 08 the explorer
 def test_08_the_explorer_sees_a_cat_and_maps_it(model):
-    from helpers.explorer import Explorer
+    from helpers.explorer.state import Explorer
 
     ex = Explorer(photo="cat", model=OFFLINE.model, method="Grad-CAM", size=SIZE, device="cpu")
     (cls, label, prob), *_ = ex.predictions()

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .viz import MAP_CMAP, SIGNED_CMAP
+from ..viz import MAP_CMAP, SIGNED_CMAP
 
 PANEL, GAP = 320, 8  # the displayed picture: two panels of PANEL pixels, GAP pixels apart
 CLIP_PERCENTILE = 99.0  # maps are clipped at this percentile of their magnitude before display

@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 from typing import Any, Callable
 
-from .colab import in_colab
-from .explorer import Explorer
-from .explorer_view import GAP, PANEL, colorbar_html
+from ..colab import in_colab
+from .state import Explorer
+from .view import GAP, PANEL, colorbar_html
 
 class ExplorerUI:
     """ipywidgets controls bound to an `Explorer`; `widget` is the box to display. Every control calls

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .datafiles import image_tensor, read_rgb, seeded_subset, text_lines
+from .files import image_tensor, read_rgb, seeded_subset, text_lines
 
 CELEBA_FOLDER = "celeba"
 CELEBA_LISTS = ("list_attr_celeba.txt", "list_landmarks_align_celeba.txt", "list_eval_partition.txt")

@@ -2,7 +2,7 @@
 
 In `full` the official files are downloaded (progress bar, MD5 checks, atomic extraction); when a host
 refuses (Google Drive's "quota exceeded" page, a broken zip), DataUnavailable explains how to install the
-data by hand. In `offline` and `smoke` the look-alikes of `helpers.lookalike` are written in the same
+data by hand. In `offline` and `smoke` the look-alikes of `helpers.data.lookalike` are written in the same
 formats, as many images as the profile's subsets need, so the same parsing code runs. Numbers measured on
 the look-alikes describe the look-alikes only.
 """
@@ -18,7 +18,7 @@ from typing import Callable
 
 from .assets import CELEBA_DRIVE_IDS, CELEBA_URL, part
 from .celeba import CELEBA_FOLDER, celeba_ready, read_celeba_partition
-from .config import data_dir, get_profile
+from ..config import data_dir, get_profile
 from .download import DownloadError, download
 from .lookalike import lookalike_sizes, make_fake_celeba, make_fake_pets
 from .oxford_pets import PETS_FOLDER, pets_ready, read_pet_list

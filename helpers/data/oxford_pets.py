@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .datafiles import image_tensor, read_rgb, seeded_subset, text_lines
+from .files import image_tensor, read_rgb, seeded_subset, text_lines
 
 PETS_FOLDER = "oxford-iiit-pet"
 PET_CLASSES = ("cat", "dog")  # label 0 and 1 (species 1 and 2 in list.txt)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from .celeba import CELEBA_ATTRIBUTES, CELEBA_FOLDER, CELEBA_SIZE, celeba_ready
-from .datafiles import text_lines
+from .files import text_lines
 from .faceparts import LANDMARKS
 from .oxford_pets import PETS_FOLDER, TRIMAP_BACKGROUND, TRIMAP_BORDER, TRIMAP_PET, pets_ready
 

@@ -1,9 +1,7 @@
-"""Every file the course downloads, in one table (`ASSETS`: URL, checksum, licence, size), and `make assets`.
+"""Every file the course downloads, in one table (`ASSETS`: URL, checksum, licence, size).
 
-`python -m helpers.assets [PART ...]` (or `make assets`, `make assets PART=weights`) prints the total size
-of the selected parts first, then fetches each file with a progress bar into its cache, so that no notebook
-downloads in the middle of a class; a file already cached is only checked. `--list` prints the table.
-Parts: `weights` (ImageNet weights of `helpers.MODELS`), `pets` and `celeba` (the case study's data sets,
+The weights' rows come from the models' own table (`helpers.MODELS`); `helpers.data.prefetch` (`make assets`)
+fetches the rows ahead of class. Parts: `weights` (ImageNet weights of `helpers.MODELS`), `pets` and `celeba` (the case study's data sets,
 notebook 06), `paintings` (style images of notebook 05). Nothing else is downloaded: the sample photos ship
 with scikit-image and matplotlib, and an image URL that a student passes to `load_image` is the student's own.
 
@@ -13,17 +11,14 @@ and each download is only checked to be an image.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image
 
-from .config import data_dir
+from ..config import data_dir
+from ..models import MODELS
 from .download import DownloadError, download
-from .models import MODELS, fetch_weights, weights_file
 
 PARTS = ("weights", "pets", "celeba", "paintings")
 
@@ -143,6 +138,18 @@ def total_size(assets: list[Asset]) -> str:
     return " and ".join(parts) or "nothing to download"
 
 
+def table() -> str:
+    """`ASSETS` as text, one row per file: part, name, size, checksum, licence, URL."""
+    rows = []
+    for a in ASSETS:
+        size = "?" if a.size_mb is None else f"{a.size_mb:.1f} MB"
+        check = f"sha256 {a.sha256}" if a.sha256 else f"md5 {a.md5}" if a.md5 else "unverified"
+        rows.append(f"{a.part:9s} {a.name:32s} {size:>10s}  {check:42s} {a.licence}\n{'':9s} "
+                    f"{a.url or 'ships with its package, no download'}")
+    return "\n".join(rows)
+
+
+
 # ------------------------------------------------------------------------------------- fetching
 
 def painting_path(name: str) -> Path:
@@ -173,99 +180,3 @@ def fetch_paintings(progress: bool = False) -> dict[str, Path]:
         print("No painting could be downloaded (no network?). Using the offline textures instead: ihc, hubble, "
               f"brick, grass, gravel. Place your own files under {data_dir() / 'paintings'}, or set MY_STYLE.")
     return found
-
-
-def _cached(a: Asset) -> bool:
-    from .celeba import CELEBA_FOLDER, celeba_ready
-    from .oxford_pets import PETS_FOLDER, pets_ready
-
-    if a.part == "weights":
-        return a.url is None or weights_file(a.name).is_file()
-    if a.part == "pets":
-        return pets_ready(data_dir() / PETS_FOLDER)
-    if a.part == "celeba":
-        return celeba_ready(data_dir() / CELEBA_FOLDER)
-    return painting_path(a.name).is_file()
-
-
-def _fetch_part(name: str, progress: bool) -> Callable[[], object]:
-    from .datasets import fetch_celeba, fetch_pets
-
-    if name == "pets":
-        return lambda: fetch_pets(progress=progress)
-    if name == "celeba":
-        return lambda: fetch_celeba(progress=progress)
-    if name == "paintings":
-        def paintings() -> None:
-            found = fetch_paintings(progress)
-            missing = [a.name for a in part("paintings") if a.name not in found]
-            if missing:
-                raise DownloadError(f"could not download the paintings {', '.join(missing)}")
-        return paintings
-
-    def weights() -> None:
-        failed = []
-        for a in part("weights"):
-            if a.url is not None:
-                try:
-                    fetch_weights(a.name, progress=progress)
-                except DownloadError as exc:
-                    failed.append(f"{a.name}: {exc}")
-        if failed:
-            raise DownloadError("; ".join(failed))
-    return weights
-
-
-def fetch(parts: list[str] | tuple[str, ...] = PARTS, progress: bool = True) -> list[str]:
-    """Fetch the named parts (all by default), printing the total size first and one line per part;
-    return a list of failures (empty when everything is cached or was downloaded and checked)."""
-    assets = [a for p in parts for a in part(p)]
-    print(f"make assets: {', '.join(parts)}: {total_size(assets)}.", flush=True)
-    unverified = [a.name for a in assets if a.url is not None and not a.verified]
-    if unverified:
-        print(f"unverified (no published checksum; only checked to be images): {', '.join(unverified)}", flush=True)
-    failures = []
-    for p in parts:
-        rows = part(p)
-        if all(_cached(a) for a in rows):
-            print(f"cached  {p}", flush=True)
-            continue
-        try:
-            _fetch_part(p, progress)()
-            print(f"ok      {p}", flush=True)
-        except DownloadError as exc:
-            failures.append(f"{p}: {exc}")
-    return failures
-
-
-def table() -> str:
-    """`ASSETS` as text, one row per file: part, name, size, checksum, licence, URL."""
-    rows = []
-    for a in ASSETS:
-        size = "?" if a.size_mb is None else f"{a.size_mb:.1f} MB"
-        check = f"sha256 {a.sha256}" if a.sha256 else f"md5 {a.md5}" if a.md5 else "unverified"
-        rows.append(f"{a.part:9s} {a.name:32s} {size:>10s}  {check:42s} {a.licence}\n{'':9s} "
-                    f"{a.url or 'ships with its package, no download'}")
-    return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.assets", description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", help=f"parts to fetch, among {', '.join(PARTS)} (default: all)")
-    parser.add_argument("--list", action="store_true", help="print the table of downloads and exit")
-    args = parser.parse_args(argv)
-    if args.list:
-        print(table())
-        return 0
-    parts = args.parts or list(PARTS)
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; choose among {', '.join(PARTS)}")
-    problems = fetch(parts)
-    for p in problems:
-        print("FAILED", p, file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

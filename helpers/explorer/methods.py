@@ -14,8 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import get_profile
-from .models import Classifier
+from ..config import get_profile
+from ..models import Classifier
 
 # A map function takes (model, x (1, 3, H, W), target class, layer name, progress) and returns (1, H, W).
 MapFn = Callable[[Classifier, torch.Tensor, int, str, Callable[[int, int], None]], torch.Tensor]
@@ -33,39 +33,39 @@ class Method:
 
 
 def _saliency(model, x, target, layer, progress):
-    from .saliency import vanilla_saliency
+    from ..saliency import vanilla_saliency
 
     return vanilla_saliency(model, x, target)
 
 
 def _smoothgrad(model, x, target, layer, progress):
-    from .saliency import smoothgrad
+    from ..saliency import smoothgrad
 
     g = torch.Generator(device=x.device).manual_seed(0)  # the same noise every time: reproducible and cacheable
     return smoothgrad(model, x, target, samples=get_profile().settings.smoothgrad_samples, generator=g)
 
 
 def _integrated_gradients(model, x, target, layer, progress):
-    from .saliency import integrated_gradients
+    from ..saliency import integrated_gradients
 
     return integrated_gradients(model, x, target, steps=get_profile().settings.ig_steps).sum(dim=1)
 
 
 def _grad_cam(model, x, target, layer, progress):
-    from .cam import grad_cam
+    from ..cam import grad_cam
 
     return grad_cam(model, x, target, layer=layer)
 
 
 def _grad_cam_pp(model, x, target, layer, progress):
-    from .cam import grad_cam_pp
+    from ..cam import grad_cam_pp
 
     return grad_cam_pp(model, x, target, layer=layer)
 
 
 def _guided_grad_cam(model, x, target, layer, progress):
-    from .cam import grad_cam
-    from .saliency import guided_backprop
+    from ..cam import grad_cam
+    from ..saliency import guided_backprop
 
     guided = guided_backprop(model, x, target)  # (1, 3, H, W)
     return (guided * grad_cam(model, x, target, layer=layer).unsqueeze(1)).abs().amax(dim=1)
@@ -96,14 +96,14 @@ class _Reporting(nn.Module):
 
 
 def _lime(model, x, target, layer, progress):
-    from .blackbox import lime_maps
+    from ..blackbox import lime_maps
 
     n = get_profile().settings.lime_samples
     return lime_maps(_Reporting(model, n, progress), x, target, num_samples=n)
 
 
 def _shap(model, x, target, layer, progress):
-    from .blackbox import shap_maps
+    from ..blackbox import shap_maps
 
     n = get_profile().settings.shap_evals
     return shap_maps(_Reporting(model, n, progress), x, target, max_evals=n)

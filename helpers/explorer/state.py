@@ -6,8 +6,8 @@ overlay's opacity) and does the work: `set_photo`, `add_photo` (an upload), `set
 overlay `(H, W, 3)` in [0, 1]), `png()` and `show()`. Predictions are cached per (photo, model) and maps per
 (photo, model, layer, method, class), so changing only the opacity, or going back to a class already seen,
 calls no model. `model_calls` counts every forward pass of every model it loaded. The widgets that drive it
-are in `helpers.explorer_ui` (`explore()`), the methods in `helpers.explorer_methods`, the drawing in
-`helpers.explorer_view`, the choice of layers in `helpers.models.block_layers`.
+are in `helpers.explorer.ui` (`explore()`), the methods in `helpers.explorer.methods`, the drawing in
+`helpers.explorer.view`, the choice of layers in `helpers.models.block_layers`.
 """
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import get_profile
-from .device import get_device
-from .explorer_methods import METHODS, MapFn, Method
-from .explorer_view import CLIP_PERCENTILE, PANEL, clip_map, colorbar_figure_axes, side_by_side_png
-from .images import SAMPLES, ImageLike, load_image, preprocess
-from .models import MODELS, Classifier, block_layers, feature_map_layers, has_pretrained_weights, load_model
-from .viz import as_image, overlay
+from ..config import get_profile
+from ..device import get_device
+from .methods import METHODS, MapFn, Method
+from .view import CLIP_PERCENTILE, PANEL, clip_map, colorbar_figure_axes, side_by_side_png
+from ..images import SAMPLES, ImageLike, load_image, preprocess
+from ..models import MODELS, Classifier, block_layers, feature_map_layers, has_pretrained_weights, load_model
+from ..viz import as_image, overlay
 
 if TYPE_CHECKING:
-    from .explorer_ui import ExplorerUI
+    from .ui import ExplorerUI
 
 
 class Explorer:
@@ -285,7 +285,7 @@ class Explorer:
 
     def show(self, size: float = 3.2):
         """A matplotlib figure of the current state: the photo, the map alone and the overlay."""
-        from .viz import show_grid
+        from ..viz import show_grid
 
         signed = self.methods[self.method].signed
         m = self.display_map()

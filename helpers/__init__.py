@@ -22,6 +22,8 @@ two subpackages at the end:
 - `metrics`: scores for explanations: localization, faithfulness, randomization.
 - `sanity`: the cascading model-parameter randomization sanity check.
 - `stats`: confidence intervals for the case study's scores.
+- `verdicts`: the case study's answers, given only when their controls passed (else "cannot tell").
+- `concepts`: concept-level evidence: TCAV (Captum) with random concepts and its significance test.
 - `synthetic`: a generated image set with known ground truth, a small CNN and its training loop.
 - `train`: fine-tuning a course classifier on the case study's data sets.
 - `data/` (subpackage): the case study's data sets and every download: `download`, `assets` (the table of
@@ -34,8 +36,9 @@ COURSE_PACKAGE = True  # the notebooks' setup cell checks this marker: `import h
 from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup
 from .device import get_device
 from .images import SAMPLES, load_batch, load_image, preprocess, to_numpy
-from .models import (MODELS, Classifier, WeightsError, default_target_layer, get_layer, has_pretrained_weights,
-                     imagenet_labels, layer_names, load_model, stage_names, top_k)
+from .layers import default_target_layer, get_layer, layer_names, stage_names
+from .models import Classifier, imagenet_labels, load_model, top_k
+from .registry import MODELS, WeightsError, has_pretrained_weights
 from .viz import normalize_map, overlay, show_grid, show_maps
 
 __all__ = [

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from . import checks
+from .filters import gaussian_blur
 
 
 def predict_numpy(model: nn.Module, batch_size: int = 128, score: str | None = None,
@@ -120,7 +121,7 @@ def shap_maps(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor, max
     sigma = blur_sigma if blur_sigma is not None else max(h, w) / 8
     maps = []
     for img, t in _bar(list(zip(x.detach().cpu(), targets)), f"SHAP ({max_evals} evaluations per image)", progress):
-        background = checks.gaussian_blur(img[None], sigma)[0].permute(1, 2, 0).numpy().astype(np.float32)
+        background = gaussian_blur(img[None], sigma)[0].permute(1, 2, 0).numpy().astype(np.float32)
         masker = shap.maskers.Image(background, shape=(h, w, 3))
         predict = predict_numpy(model, batch_size, score, columns=[t])
         explainer = shap.explainers.Partition(predict, masker)

@@ -1,5 +1,5 @@
 """The checks and conversions every public function of `helpers` applies to its inputs: class targets,
-image batches, maps, score functions, and the course's one Gaussian blur.
+image batches, maps and score functions.
 
 A bad input gets the same `ValueError` from every method: the message names the argument, says what was
 wrong, and says what to do (divide by 255, add the batch dimension, reduce the channels, ...).
@@ -9,28 +9,28 @@ wrong, and says what to do (divide by 255, add the batch dimension, reduce the c
 - `images(x)`: a float batch `(N, 3, H, W)` with finite values in [0, 1] (the most common mistake,
   0-255 pixels, gets "divide by 255"). Channels-last and grayscale get the conversion to write.
 - `maps(m, shape=...)`: float maps `(N, H, W)`, finite, of the expected shape.
-- `output_classes(model, x)`: how many outputs a model has, from its contract (`helpers.models.CourseModel`)
+- `model_targets(model, x, target)`, `target_logits(logits, t)`: images and targets checked together; each
+  image's target logit `(N,)`.
+- `output_classes(model, x)`: how many outputs a model has, from its contract (`helpers.contract.CourseModel`)
   or, for any other module, from one forward pass of one image.
 - `score_fn(model, score)`: logits -> the score explained ("softmax", "sigmoid", "logit", or None for
   the model's own).
-- `gaussian_blur(x, sigma)`: the blur of `optimize` (regularizer), `metrics` (insertion's start) and
-  `blackbox` (SHAP's hidden regions); both `optimize` and `metrics` re-export it.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .contract import Target, is_course_model
 
 TOLERANCE = 1e-3  # how far outside [0, 1] rounding may take an image before it is refused
 
-Target = int | Sequence[int] | torch.Tensor
 
 
-def _shape(x: object) -> str:
+def shape_text(x: object) -> str:
+    """How to name `x` in an error message: its shape `(N, 3, H, W)` for a tensor, else its type."""
     return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
 
 
@@ -89,10 +89,8 @@ def targets(target: Target, n: int, num_classes: int | None = None, device: torc
 
 def output_classes(model: nn.Module, x: torch.Tensor | None = None) -> int | None:
     """How many outputs `model` has: `model.num_classes` for a model that states the course's contract
-    (`helpers.models.CourseModel`); for any other module the width of its logits on the first image of `x`
+    (`helpers.contract.CourseModel`); for any other module the width of its logits on the first image of `x`
     (one forward pass, no gradients), or None without `x`."""
-    from .models import is_course_model
-
     if is_course_model(model):
         return int(model.num_classes)
     if x is None or not isinstance(x, torch.Tensor) or x.shape[0] == 0:
@@ -100,6 +98,22 @@ def output_classes(model: nn.Module, x: torch.Tensor | None = None) -> int | Non
     with torch.no_grad():
         out = model(x[:1])
     return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
+
+
+def model_targets(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Check images `x` `(N, 3, H, W)` and return the targets as a LongTensor `(N,)` on `x`'s device, checked
+    against `model.num_classes` for a course model (for any other model `target_logits` checks them against
+    the logits)."""
+    images(x)
+    return targets(target, x.shape[0], output_classes(model), x.device)
+
+
+def target_logits(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Each image's target logit, `(N,)`, from logits `(N, K)` and targets `(N,)` (checked against K)."""
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ValueError(f"the model must return logits (N, K); it returned {shape_text(logits)}.")
+    targets(t, logits.shape[0], logits.shape[1])
+    return logits.gather(1, t.view(-1, 1).to(logits.device)).squeeze(1)
 
 
 # --------------------------------------------------------------------------------------------- images
@@ -242,41 +256,7 @@ def score_fn(model: nn.Module | None, score: str | None = None) -> Callable[[tor
     "sigmoid" (independent probabilities, multi-label models), "logit" (the raw score), or None for the
     model's own: sigmoid when `model.multilabel`, else softmax."""
     if score is None:
-        from .models import is_course_model
-
-        score = "sigmoid" if is_course_model(model) and model.multilabel else "softmax"
+            score = "sigmoid" if is_course_model(model) and model.multilabel else "softmax"
     if score not in SCORES:
         raise ValueError(f"score must be one of {list(SCORES)} (or None for the model's own); got {score!r}.")
     return SCORES[score]
-
-
-# ---------------------------------------------------------------------------------------------- blur
-
-def gaussian_kernel1d(sigma: float, radius: int | None = None, dtype: torch.dtype = torch.float32,
-                      device: torch.device | str | None = None) -> torch.Tensor:
-    """A normalized 1-D Gaussian of standard deviation `sigma` pixels, `(2 * radius + 1,)`; radius
-    `ceil(3 sigma)` (at least 1) unless given."""
-    radius = max(1, math.ceil(3.0 * sigma)) if radius is None else int(radius)
-    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each channel of `x` `(N, C, H, W)` with a Gaussian of standard deviation `sigma` pixels:
-    separable, radius `ceil(3 sigma)` (at least 1, at most one less than the image's shorter side, so that
-    a very wide blur tends to the image's mean instead of failing), borders reflected (`d c b | a b c d`,
-    scipy's "mirror"). `sigma <= 0` returns `x` itself. Differentiable."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a batch (N, C, H, W) to blur; got {_shape(x)}. For one image use "
-                         "x.unsqueeze(0).")
-    if sigma <= 0:
-        return x
-    h, w = x.shape[-2:]
-    if min(h, w) < 2:
-        raise ValueError(f"cannot blur images of {h} x {w} pixels; they need at least 2 pixels per side.")
-    r = min(max(1, math.ceil(3.0 * sigma)), h - 1, w - 1)
-    k = gaussian_kernel1d(sigma, r, x.dtype, x.device)
-    c = x.shape[1]
-    out = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(F.pad(out, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checks
-from .checks import gaussian_blur  # the course's one blur (insertion starts from a blurred copy)
+from .filters import gaussian_blur  # the course's one blur (insertion starts from a blurred copy)
 
 
 # ----------------------------------------------------------------------------------------- checks

@@ -5,7 +5,7 @@ blur, objectives and one gradient-ascent loop (notebooks 03 and 04; style transf
   `PixelImage` stores the pixels themselves (clamped to [0, 1] after each step); `FourierImage` stores a
   colour-decorrelated, frequency-scaled Fourier spectrum passed through a sigmoid (Olah et al. 2017).
 - Transformations: `jitter` (one random roll for the batch), `random_transform` (a random scale, rotation
-  and shift per image), `gaussian_blur` (the course's one blur, from `helpers.checks`).
+  and shift per image); the blur regularizer is the course's one blur, `helpers.filters.gaussian_blur`.
 - Objectives map images `(N, 3, H, W)` to one score per image `(N,)`: `class_logit`, `channel_mean`.
 - `visualize` runs gradient ascent on an objective with any mix of the regularizers above.
 
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checks
-from .checks import gaussian_blur  # noqa: F401  (the course's one blur, re-exported: a regularizer here)
+from .filters import gaussian_blur  # the course's one blur, a regularizer here
 from .device import draw
-from .models import get_layer
+from .layers import capture, get_layer
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (N, 3, H, W) in [0, 1] -> scores (N,)
 
@@ -192,10 +192,6 @@ def class_logit(model: nn.Module, target: int | Sequence[int] | torch.Tensor) ->
     return score
 
 
-class _Stop(Exception):
-    """Raised by a hook to skip the rest of the forward pass once the wanted layer has run."""
-
-
 def channel_mean(model: nn.Module, layer: str | nn.Module, channel: int | Sequence[int] | torch.Tensor) -> Objective:
     """Objective: the mean activation of `channel` (one int, or one per image) of `layer` (a module or a
     dotted name) over all positions; returns `(N,)`. The forward pass stops at `layer`, so early layers
@@ -203,22 +199,9 @@ def channel_mean(model: nn.Module, layer: str | nn.Module, channel: int | Sequen
     module = get_layer(model, layer)
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        store: list[torch.Tensor] = []
-
-        def hook(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-            store.append(out)
-            raise _Stop
-
-        handle = module.register_forward_hook(hook)
-        try:
+        with capture(model, module, stop=True) as cap:
             model(x)
-        except _Stop:
-            pass
-        finally:
-            handle.remove()
-        if not store:
-            raise RuntimeError("the layer did not run during the forward pass; is it part of the model?")
-        act = store[0]
+        act = cap.output
         ch = checks.targets(channel, x.shape[0], act.shape[1], act.device, name="channel")
         return act[torch.arange(act.shape[0], device=act.device), ch].flatten(1).mean(1)
 

@@ -16,22 +16,8 @@ import torch
 from torch import nn
 
 from . import checks
-from .checks import Target
-
-
-def _prepare(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """Check the images and the targets (against `model.num_classes` for a course model; for any other
-    model `_score` checks them against the logits)."""
-    checks.images(x)
-    return checks.targets(target, x.shape[0], checks.output_classes(model), x.device)
-
-
-def _score(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Sum over the batch of each image's target logit (the images' gradients do not mix)."""
-    if logits.ndim != 2:
-        raise ValueError(f"the model must return logits (N, K); it returned shape {tuple(logits.shape)}.")
-    checks.targets(t, logits.shape[0], logits.shape[1])
-    return logits.gather(1, t.view(-1, 1)).sum()
+from .checks import model_targets, target_logits
+from .contract import Target
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -39,14 +25,14 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch
     path points) and targets already checked."""
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
-        score = _score(model(xg), t)
+        score = target_logits(model(xg), t).sum()
         (grad,) = torch.autograd.grad(score, xg)
     return grad
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
     """d logit_target / d x for each image: `(N, 3, H, W)`, same dtype and device as `x`."""
-    return _input_gradient(model, x, _prepare(model, x, target))
+    return _input_gradient(model, x, model_targets(model, x, target))
 
 
 def vanilla_saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
@@ -75,7 +61,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
         raise ValueError(f"samples must be a positive int; got {samples!r}.")
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0; got {sigma}.")
-    t = _prepare(model, x, target)
+    t = model_targets(model, x, target)
     total = torch.zeros_like(x)
     for _ in range(samples):
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -124,7 +110,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}.")
-    t = _prepare(model, x, target)
+    t = model_targets(model, x, target)
     x = x.detach()
     base = checks.baseline_like(baseline, x)
     n = x.shape[0]
@@ -157,7 +143,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     `GuidedBackprop` changes `nn.ReLU` only, so on ReLU6 networks it is plain gradient there; give it
     `relu6_as_relu(model)` instead.)
     """
-    t = _prepare(model, x, target)
+    t = model_targets(model, x, target)
     relus = [m for m in model.modules() if isinstance(m, GUIDED_ACTIVATIONS)]
     if not relus:
         raise ValueError("guided backprop needs nn.ReLU or nn.ReLU6 modules in the model; this one has none "

@@ -15,7 +15,9 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from .models import Classifier, get_layer, network, stage_names
+from .contract import network
+from .layers import get_layer, stage_names
+from .models import Classifier
 
 
 def default_layer_order(model: nn.Module) -> list[str]:

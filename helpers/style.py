@@ -34,7 +34,10 @@ from torch import nn
 
 from . import checks
 from .device import draw
-from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, is_course_model, load_model, network, stage_names
+from .contract import is_course_model, network
+from .layers import capture, stage_names
+from .models import Classifier, load_model
+from .registry import IMAGENET_MEAN, IMAGENET_STD
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
 CONTENT_LAYERS = ("relu4_2",)
@@ -128,10 +131,6 @@ class VGGFeatures(nn.Module):
         return out
 
 
-class _StopForward(Exception):
-    """Raised by `LayerFeatures`' hooks once every wanted layer has run: the rest of the network is skipped."""
-
-
 class LayerFeatures(nn.Module):
     """The features of any course model at dotted layer names (e.g. `helpers.stage_names(model)`), in one
     forward pass that stops right after the deepest wanted layer.
@@ -164,9 +163,6 @@ class LayerFeatures(nn.Module):
         self.layers = layers
         self.register_buffer("mean", model.mean.detach().clone())
         self.register_buffer("std", model.std.detach().clone())
-        self._out: dict[str, torch.Tensor] = {}
-        for name in layers:
-            self.net.get_submodule(name).register_forward_hook(self._keeper(name))
         self.order: list[str] = []
         self.last: str | None = None
         with torch.no_grad():  # a dry run: checks every layer runs and gives a feature map, learns the order
@@ -175,32 +171,20 @@ class LayerFeatures(nn.Module):
         self.last = self.order[-1]
         self.to(self.mean.device)
 
-    def _keeper(self, name: str) -> Callable:
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if name in self._out:
-                return
-            if not (isinstance(output, torch.Tensor) and output.ndim == 4):
-                raise ValueError(f"layer {name!r} gives {type(output).__name__} "
-                                 f"{tuple(getattr(output, 'shape', ()))}, not a feature map (N, C, h, w).")
-            self._out[name] = output.clone()
-            if len(self._out) == len(self.layers):
-                raise _StopForward
-
-        return hook
-
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images (N, 3, H, W); got {tuple(x.shape)}.")
-        self._out = {}
-        try:
+        with capture(self.net, self.layers, stop=True) as cap:
             self.net((x - self.mean) / self.std)
-        except _StopForward:
-            pass
-        out, self._out = self._out, {}
-        missing = [n for n in self.layers if n not in out]
+        missing = [n for n in self.layers if not cap.outputs[n]]
         if missing:
             raise ValueError(f"layer(s) {missing} never ran in the forward pass (not part of the computation).")
-        return {n: out[n] for n in (self.order or list(out))}
+        out = {n: cap.outputs[n][0] for n in self.layers}  # a layer that runs several times: its first output
+        bad = [n for n, v in out.items() if not (isinstance(v, torch.Tensor) and v.ndim == 4)]
+        if bad:
+            raise ValueError(f"layer {bad[0]!r} gives {type(out[bad[0]]).__name__} "
+                             f"{tuple(getattr(out[bad[0]], 'shape', ()))}, not a feature map (N, C, h, w).")
+        return {n: out[n] for n in (self.order or cap.order)}
 
 
 def feature_extractor(model: Classifier, layers: Sequence[str]) -> VGGFeatures | LayerFeatures:

@@ -162,7 +162,7 @@ def make_shapes(n: int, size: int = 48, seed: int = 0, shortcut: float | None = 
 
 class SmallCNN(nn.Module):
     """A small classifier for `make_shapes` images `(N, 3, S, S)` in [0, 1] -> logits `(N, classes)`;
-    a course model (`helpers.models.CourseModel`: `labels`, `num_classes`, `target_layer_name`, ...).
+    a course model (`helpers.contract.CourseModel`: `labels`, `num_classes`, `target_layer_name`, ...).
 
     Three blocks of two 3x3 convolutions (batch norm, ReLU) with max-pooling after the first two, so the
     last block (`features.block3`, the default Grad-CAM layer) keeps S/4 x S/4 cells (12 x 12 at 48 px);

@@ -34,7 +34,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import checks
 from .config import data_dir
-from .models import Classifier, has_pretrained_weights, load_model, model_spec
+from .models import Classifier, load_model
+from .registry import has_pretrained_weights, model_spec
 
 # model name -> the first module of its last block (a dotted name inside `Classifier.net`): the part of the
 # network trained together with the new head, from this module up to the top-level module holding the head.
@@ -57,7 +58,7 @@ def checkpoint_path(tag: str) -> Path:
 
 
 def _check_name(name: str) -> str:
-    """The course's name of model `name` (see `helpers.models.MODELS`); ValueError when fine_tune cannot
+    """The course's name of model `name` (see `helpers.registry.MODELS`); ValueError when fine_tune cannot
     split it."""
     try:
         key = model_spec(name).name
@@ -248,7 +249,7 @@ def balanced_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     unlike accuracy, it is 0.5 for a model that always answers "no" to a rare attribute."""
     if not isinstance(labels, torch.Tensor) or labels.shape != logits.shape:
         raise ValueError(f"labels must be 0/1 values shaped like the logits {tuple(logits.shape)} (one column per "
-                         f"attribute); got {checks._shape(labels)}. For class indices use accuracy.")
+                         f"attribute); got {checks.shape_text(labels)}. For class indices use accuracy.")
     pred, truth = logits > 0, labels.to(logits.device) > 0.5
     tpr = (pred & truth).sum(0) / truth.sum(0).clamp_min(1)
     tnr = (~pred & ~truth).sum(0) / (~truth).sum(0).clamp_min(1)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from helpers import colab
 from helpers.data import assets, datasets, lookalike, prefetch
-from helpers.models import MODELS
+from helpers.registry import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Addresses in helpers/ that are web pages shown to people, not files the course downloads.

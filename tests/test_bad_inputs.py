@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import attacks, blackbox, cam, images, metrics, models, optimize, saliency, style, synthetic, train, viz
+from helpers import attacks, blackbox, cam, images, metrics, models, optimize, registry, saliency, style, synthetic, train, viz
 
 TARGET_PARAMS = {"target", "label", "labels", "channel"}
 IMAGE_PARAMS = {"x", "images", "image", "start", "end", "content", "style", "x_adv", "init"}
@@ -111,8 +111,7 @@ CALLS: dict[str, Case] = {
 EXEMPT: dict[str, str] = {
     "checks.*": "the shared checks themselves (tested directly in test_checks.py)",
     "stats.*": "statistics of score arrays (a, b are samples of numbers, not maps)",
-    "optimize.gaussian_blur": "a filter for any (N, C, H, W) tensor (re-exported from checks)",
-    "metrics.gaussian_blur": "a filter for any (N, C, H, W) tensor (re-exported from checks)",
+    "filters.*": "filters for any (N, C, H, W) tensor, not only images (tested in test_checks.py)",
     "optimize.jitter": "a roll of any batch inside the ascent loop; shape-agnostic",
     "images.preprocess": "a loader: tested below with the loaders' own battery (converts every photo format)",
     "images.load_batch": "a loader: preprocess of several images",
@@ -126,7 +125,7 @@ EXEMPT: dict[str, str] = {
     "style.gram_matrix": "takes features, not images",
     "explorer*.*": "the explorer takes photo names and widget values; its maps come from the checked methods",
     "models.Classifier": "labels are class names",
-    "models.map_state_dict_by_position": "target is a state dict",
+    "registry.map_state_dict_by_position": "target is a state dict",
     "optimize.visualize": "image is a parameterization (PixelImage, FourierImage), checked when it is built",
     "style.StyleLayers": "a record of layer names",
     "style.StyleResult": "a record of style_transfer's result",
@@ -148,9 +147,8 @@ def _public_callables():
         for name, obj in vars(mod).items():
             if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
-            if getattr(obj, "__module__", None) != mod.__name__ and not (
-                    inspect.isfunction(obj) and obj.__module__.startswith("helpers.")):
-                continue  # imported from elsewhere (torch, typing, ...)
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue  # imported from elsewhere (torch, typing, another helpers module: listed there)
             try:
                 params = set(inspect.signature(obj).parameters)
             except (TypeError, ValueError):

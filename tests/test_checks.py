@@ -1,6 +1,6 @@
 """helpers.checks and the "one way to do each thing" rules of issue 12: the shared conversions, the one
 Gaussian blur (against scipy and torchvision), the signed overlay, the one predict/accuracy pair, the
-model contract (`helpers.models.CourseModel`), no public name with two meanings, and no function that
+model contract (`helpers.contract.CourseModel`), no public name with two meanings, and no function that
 moves torch's global random generator."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from scipy import ndimage
 
 import helpers
-from helpers import checks, metrics, models, optimize, saliency, sanity, synthetic, train, viz
+from helpers import checks, contract, filters, metrics, optimize, saliency, sanity, synthetic, train, viz
 
 HELPERS = Path(helpers.__file__).parent
 
@@ -87,7 +87,7 @@ def test_the_one_blur_matches_scipy(sigma):
     x = torch.rand(2, 3, 17, 19, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     radius = max(1, int(np.ceil(3 * sigma)))
     ref = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=radius / sigma)
-    assert np.allclose(checks.gaussian_blur(x, sigma).numpy(), ref, atol=1e-10)
+    assert np.allclose(filters.gaussian_blur(x, sigma).numpy(), ref, atol=1e-10)
 
 
 def test_the_one_blur_is_shaps_former_torchvision_blur_where_3_sigma_is_whole():
@@ -98,14 +98,18 @@ def test_the_one_blur_is_shaps_former_torchvision_blur_where_3_sigma_is_whole():
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     sigma = 64 / 8
     k = 2 * int(3 * sigma) + 1
-    assert torch.allclose(checks.gaussian_blur(x, sigma), tv_blur(x, [k, k], [sigma, sigma]), atol=1e-6)
+    assert torch.allclose(filters.gaussian_blur(x, sigma), tv_blur(x, [k, k], [sigma, sigma]), atol=1e-6)
 
 
 def test_the_blur_is_one_function_and_a_wide_one_tends_to_the_mean():
-    assert optimize.gaussian_blur is checks.gaussian_blur and metrics.gaussian_blur is checks.gaussian_blur
+    # one import path: notebooks, helpers and tests reach the blur as helpers.filters.gaussian_blur only
+    root = HELPERS.parent
+    texts = [p.read_text() for p in [*root.glob("notebooks/*.ipynb"), *HELPERS.rglob("*.py"), *root.glob("tests/**/*.py")]]
+    other_paths = re.compile(r"(?<!filters)\.gaussian_blur\b|from helpers\.(?!filters)\w+ import[^\n]*gaussian_blur")
+    assert not [m.group(0) for t in texts for m in other_paths.finditer(t)]
     x = torch.rand(1, 3, 9, 9)
-    assert checks.gaussian_blur(x, 0) is x
-    wide = checks.gaussian_blur(x, 1e4)
+    assert filters.gaussian_blur(x, 0) is x
+    wide = filters.gaussian_blur(x, 1e4)
     assert torch.allclose(wide, wide.mean(dim=(2, 3), keepdim=True).expand_as(wide), atol=0.05)
 
 
@@ -154,12 +158,12 @@ def course_models():
 @pytest.mark.parametrize("which", ["Classifier", "SmallCNN", "explorer wrapper"])
 def test_every_course_model_satisfies_the_contract(course_models, which):
     model = course_models[which]
-    assert models.is_course_model(model), [a for a in models.CONTRACT if not hasattr(model, a)]
+    assert contract.is_course_model(model), [a for a in contract.CONTRACT if not hasattr(model, a)]
     hints = {"net": torch.nn.Module, "labels": list, "target_layer_name": str, "multilabel": bool,
              "mean": torch.Tensor, "std": torch.Tensor, "num_classes": int}
     for name, kind in hints.items():
         assert isinstance(getattr(model, name), kind), (which, name, type(getattr(model, name)))
-    assert set(hints) == set(models.CONTRACT) and model.num_classes == len(model.labels)
+    assert set(hints) == set(contract.CONTRACT) and model.num_classes == len(model.labels)
     assert model.mean.shape == model.std.shape == (1, 3, 1, 1)
     layer = helpers.get_layer(model, model.target_layer_name)
     assert any(layer is m for m in model.net.modules())
@@ -167,7 +171,7 @@ def test_every_course_model_satisfies_the_contract(course_models, which):
     with torch.no_grad():
         out = model(x)
         assert out.shape == (2, model.num_classes)
-    assert not models.is_course_model(torch.nn.Linear(2, 2))
+    assert not contract.is_course_model(torch.nn.Linear(2, 2))
 
 
 # ------------------------------------------------------------------------------ names and randomness

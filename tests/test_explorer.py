@@ -1,4 +1,4 @@
-"""The explorer (helpers.explorer: state, methods, view, ui; models.block_layers): controls change
+"""The explorer (helpers.explorer: state, methods, view, ui; layers.block_layers): controls change
 the figure, the cache avoids model calls, the maps are the helpers' maps, the layer menu is derived from
 the module tree, and the widgets work without a browser.
 
@@ -15,12 +15,12 @@ from PIL import Image
 from torch import nn
 
 import helpers
-from helpers import cam, saliency
+from helpers import cam, layers, saliency
 from helpers.explorer.state import Explorer
 from helpers.explorer.methods import METHODS
 from helpers.explorer.ui import ExplorerUI
 from helpers.viz import overlay
-from helpers.models import block_layers
+from helpers.layers import block_layers
 
 LITE0 = "efficientnet_lite0"
 
@@ -216,7 +216,7 @@ def _independent_block_outputs(features: nn.Sequential) -> list[int]:
 
 def _architecture(name: str) -> helpers.Classifier:
     """Model `name` without weights (on the meta device: shapes only, instant), for tests of its module tree."""
-    spec = helpers.models.model_spec(name)
+    spec = helpers.registry.model_spec(name)
     with torch.device("meta"):
         net = spec.build()
     return helpers.Classifier(net, name, spec.mean, spec.std, helpers.imagenet_labels(), spec.target_layer)
@@ -275,7 +275,7 @@ def test_the_pretrained_course_model_sees_a_cat(ex):
 
 def test_has_imagenet_weights_follows_the_profile(ex, monkeypatch):
     assert ex.has_imagenet_weights(LITE0)  # they ship with its package: every profile has them
-    assert ex.has_imagenet_weights("alexnet") == helpers.models.weights_available("alexnet")
+    assert ex.has_imagenet_weights("alexnet") == helpers.registry.weights_available("alexnet")
     monkeypatch.setenv("COURSE_WEIGHTS", "random")
     assert not ex.has_imagenet_weights(LITE0)
     with pytest.raises(ValueError, match="unknown model"):
@@ -290,7 +290,7 @@ def test_widgets_drive_the_explorer_without_a_browser():
     assert ui.method.value == "Grad-CAM" and ui.layer.value == "bn2" and ui.cls.value == ex.target
     # the model menu says which models have no ImageNet weights in this profile
     assert ui.model.options[0] == (LITE0, LITE0)
-    alexnet_label = "alexnet" if helpers.models.weights_available("alexnet") else "alexnet (random weights)"
+    alexnet_label = "alexnet" if helpers.registry.weights_available("alexnet") else "alexnet (random weights)"
     assert ui.model.options[1] == (alexnet_label, "alexnet")
     assert len(ui.cls.options) == 5
     ui.method.value = "saliency"

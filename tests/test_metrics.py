@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import metrics
+from helpers import filters, metrics
 
 
 def _box_masks(n=3, h=20, w=24):
@@ -148,9 +148,9 @@ def test_auc_and_blur():
     curves = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.5, 1.0]])
     assert torch.allclose(metrics.auc(curves), torch.tensor([1.0, 0.25, 0.5]))
     x = torch.rand(2, 3, 12, 12)
-    b = metrics.gaussian_blur(x, 2.0)
+    b = filters.gaussian_blur(x, 2.0)
     assert b.shape == x.shape and torch.allclose(b.mean(), x.mean(), atol=0.02) and b.std() < x.std()
-    assert torch.allclose(metrics.gaussian_blur(torch.full((1, 3, 9, 9), 0.7), 5.0), torch.full((1, 3, 9, 9), 0.7))
+    assert torch.allclose(filters.gaussian_blur(torch.full((1, 3, 9, 9), 0.7), 5.0), torch.full((1, 3, 9, 9), 0.7))
 
 
 def test_curve_input_errors():
@@ -248,7 +248,7 @@ def _road_system_solution(img: np.ndarray, removed: np.ndarray) -> np.ndarray:
 
 def test_linear_imputation_solves_roads_linear_system():
     g = torch.Generator().manual_seed(0)
-    x = metrics.gaussian_blur(torch.rand(3, 3, 28, 30, generator=g), 1.5)
+    x = filters.gaussian_blur(torch.rand(3, 3, 28, 30, generator=g), 1.5)
     removed = torch.rand(3, 28, 30, generator=g) < 0.5  # scattered holes
     removed[1] = False
     removed[1, 4:22, 6:27] = True  # one large hole
@@ -302,7 +302,7 @@ def test_imputed_deletion_curve_repairs_scattered_holes_but_not_a_removed_region
     model = RegionModel(region)
     g = torch.Generator().manual_seed(2)
     # a smooth image, bright in the region: the model's class-0 logit is 8 x the region's mean
-    x = metrics.gaussian_blur(torch.rand(3, 3, h, w, generator=g), 2.0) * 0.5 + 0.5 * region
+    x = filters.gaussian_blur(torch.rand(3, 3, h, w, generator=g), 2.0) * 0.5 + 0.5 * region
     true_map = region.expand(3, h, w) + 0.01 * torch.rand(3, h, w, generator=g)
     random_map = torch.rand(3, h, w, generator=g)
     steps = 12

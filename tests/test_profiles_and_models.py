@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import config, models
+from helpers import config, models, registry
 from helpers.data.download import DownloadError
 
 
@@ -16,7 +16,7 @@ def fresh_profile():
 
 
 def test_pretrained_weights_load_from_a_filled_cache_without_network(torch_home, no_network):
-    net = models.model_spec("resnet18").build()
+    net = registry.model_spec("resnet18").build()
     with torch.no_grad():
         net.fc.bias.fill_(0.125)
     torch.save(net.state_dict(), torch_home / "resnet18-f37072fd.pth")
@@ -62,7 +62,7 @@ def test_deciding_the_profile_imports_no_model_code():
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m.lstrip(".").split(".")[0] in ("models", "torchvision", "timm")}, imported
-    assert config.FULL_MARKER_FILE == models.weights_file("resnet18").name
+    assert config.FULL_MARKER_FILE == registry.weights_file("resnet18").name
 
 
 def test_forced_full_without_weights_names_the_missing_file(torch_home, no_network):
@@ -94,7 +94,7 @@ def test_one_course_model_in_every_profile_and_smoke_is_smallest():
     assert full.case_models == ("resnet18", "vgg19") and offline.case_models == smoke.case_models == (offline.model,)
     for s in (full, offline, smoke):
         for name in (s.model, *s.case_models):
-            models.model_spec(name)  # a known model
+            registry.model_spec(name)  # a known model
     assert full.image_size == offline.image_size == 224 and smoke.image_size < offline.image_size
     for field in ("cmv_steps", "style_steps", "smoothgrad_samples", "lime_samples"):
         assert getattr(smoke, field) <= getattr(offline, field) <= getattr(full, field), field
@@ -131,13 +131,13 @@ def test_lite0_bn2_is_7x7_at_224(monkeypatch):
 def _package_copy(tmp_path, monkeypatch, edit):
     """A copy of the Lite0 weights file, changed by `edit(path)`, that `load_model` will read."""
     import shutil
-    original = models.weights_file("efficientnet_lite0")
+    original = registry.weights_file("efficientnet_lite0")
     folder = tmp_path / "pkg" / "models"
     folder.mkdir(parents=True)
     copy = folder / original.name
     shutil.copyfile(original, copy)
     edit(copy)
-    monkeypatch.setattr(models, "weights_file", lambda name: copy)
+    monkeypatch.setattr(registry, "weights_file", lambda name: copy)
     return copy
 
 
@@ -160,18 +160,18 @@ def test_a_corrupt_lite0_file_is_refused_with_the_file_named(tmp_path, monkeypat
 
 
 def test_a_package_whose_tensors_do_not_match_is_refused(monkeypatch):
-    real = models._read_state_dict
+    real = registry.read_state_dict
     def shifted(path, spec):
         state = dict(real(path, spec))
         key = next(k for k in state if k.endswith("_fc.weight"))
         state[key] = state[key][:999]  # a package version with another head
         return state
-    monkeypatch.setattr(models, "_read_state_dict", shifted)
+    monkeypatch.setattr(models, "read_state_dict", shifted)
     with pytest.raises(helpers.WeightsError, match="shape .*does not fit"):
         helpers.load_model("efficientnet_lite0", pretrained=True)
     def fewer(path, spec):
         return dict(list(real(path, spec).items())[:-1])
-    monkeypatch.setattr(models, "_read_state_dict", fewer)
+    monkeypatch.setattr(models, "read_state_dict", fewer)
     with pytest.raises(helpers.WeightsError, match="295 tensors where the architecture has 296"):
         helpers.load_model("efficientnet_lite0", pretrained=True)
 
@@ -187,7 +187,7 @@ def test_missing_package_says_what_to_install(monkeypatch):
 
 def test_mapping_by_position_pairs_every_tensor_in_order():
     model = helpers.load_model("efficientnet_lite0", pretrained=True)
-    state = models._read_state_dict(models.weights_file("efficientnet_lite0"), models.model_spec("efficientnet_lite0"))
+    state = registry.read_state_dict(registry.weights_file("efficientnet_lite0"), registry.model_spec("efficientnet_lite0"))
     source = list(state.values())
     loaded = list(model.net.state_dict().values())
     assert len(source) == len(loaded) == 296
@@ -210,7 +210,7 @@ def test_other_models_in_offline_get_random_weights_and_say_so(torch_home, no_ne
     assert "vgg16" in out and "RANDOM weights" in out and no_network == []
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
+@pytest.mark.parametrize("name", list(registry.MODELS))
 def test_every_model_builds_classifies_and_has_its_target_layer(name):
     model = helpers.load_model(name, pretrained=False)
     x = torch.rand(2, 3, 96, 96)
@@ -230,7 +230,7 @@ def test_random_weights_are_the_same_on_every_load():
 def test_unknown_model_lists_the_valid_names():
     with pytest.raises(ValueError) as err:
         helpers.load_model("resnet19")
-    for name in models.MODELS:
+    for name in registry.MODELS:
         assert name in str(err.value)
 
 

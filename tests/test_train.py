@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import blackbox, checks, train
+from helpers import blackbox, checks, filters, train
 from helpers.data import celeba, lookalike, oxford_pets
 
 SIZE = 32
@@ -243,7 +243,7 @@ def test_shap_values_add_up_to_the_score_change():
     x = torch.rand(1, 3, 16, 16)
     maps = blackbox.shap_maps(model, x, 1, max_evals=64, batch_size=16, score="logit")
     with torch.no_grad():
-        change = model(x)[0, 1] - model(checks.gaussian_blur(x, 2.0))[0, 1]
+        change = model(x)[0, 1] - model(filters.gaussian_blur(x, 2.0))[0, 1]
     assert maps.shape == (1, 16, 16)
     assert maps.sum().item() == pytest.approx(change.item(), abs=1e-4)
     assert max(model.calls) <= 16 and sum(model.calls) >= 32

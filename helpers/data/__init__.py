@@ -7,6 +7,9 @@
 - `oxford_pets`: Oxford-IIIT Pet read from its official layout (cat/dog labels, trimaps).
 - `celeba`: CelebA read from its official layout (attributes, landmarks, partition).
 - `faceparts`: where the parts of a face are: landmarks, the parts an attribute is about, masks around them.
-- `lookalike`: drawn look-alike Pets and CelebA in the official layouts (`offline`, `smoke`).
+- `lookalike`: drawn look-alike Pets and CelebA in the official layouts (`offline`, `smoke`), with twins.
+- `lookalike_draw`: the look-alikes' shared plumbing: folders written in one step, backgrounds, twins.
+- `lookalike_pets`: look-alike pets whose label only their ears' shape carries, at random places.
+- `lookalike_faces`: look-alike faces with planted answers, their twins, concept sets for TCAV.
 - `datasets`: putting the case study's data on disk: download (`full`) or look-alikes (`offline`, `smoke`).
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..config import data_dir
-from ..models import MODELS
+from ..registry import MODELS
 from .download import DownloadError, download
 
 PARTS = ("weights", "pets", "celeba", "paintings")

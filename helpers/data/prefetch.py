@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from ..config import data_dir
-from ..models import fetch_weights, weights_file
+from ..registry import fetch_weights, weights_file
 from .assets import PARTS, Asset, fetch_paintings, painting_path, part, table, total_size
 from .celeba import CELEBA_FOLDER, celeba_ready
 from .datasets import fetch_celeba, fetch_pets

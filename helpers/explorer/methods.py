@@ -74,7 +74,7 @@ def _guided_grad_cam(model, x, target, layer, progress):
 class _Reporting(nn.Module):
     """A model that reports how many images it has seen out of `total` after every call (for the
     progress bar of LIME and SHAP, which call the model on many batches of perturbed images). It passes the
-    wrapped model's contract on (`helpers.models.CourseModel`: labels, num_classes, target layer, ...)."""
+    wrapped model's contract on (`helpers.contract.CourseModel`: labels, num_classes, target layer, ...)."""
 
     def __init__(self, model: nn.Module, total: int, report: Callable[[int, int], None]):
         super().__init__()

@@ -7,7 +7,7 @@ overlay `(H, W, 3)` in [0, 1]), `png()` and `show()`. Predictions are cached per
 (photo, model, layer, method, class), so changing only the opacity, or going back to a class already seen,
 calls no model. `model_calls` counts every forward pass of every model it loaded. The widgets that drive it
 are in `helpers.explorer.ui` (`explore()`), the methods in `helpers.explorer.methods`, the drawing in
-`helpers.explorer.view`, the choice of layers in `helpers.models.block_layers`.
+`helpers.explorer.view`, the choice of layers in `helpers.layers.block_layers`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from ..device import get_device
 from .methods import METHODS, MapFn, Method
 from .view import CLIP_PERCENTILE, PANEL, clip_map, colorbar_figure_axes, side_by_side_png
 from ..images import SAMPLES, ImageLike, load_image, preprocess
-from ..models import MODELS, Classifier, block_layers, feature_map_layers, has_pretrained_weights, load_model
+from ..layers import block_layers, feature_map_layers
+from ..models import Classifier, load_model
+from ..registry import MODELS, has_pretrained_weights
 from ..viz import as_image, overlay
 
 if TYPE_CHECKING:

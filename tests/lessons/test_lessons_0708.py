@@ -57,3 +57,42 @@ def test_07_imputed_deletion_ranks_grad_cam_above_a_random_order(model, photos_a
             for name, m in (("gradcam", gradcam), ("random", random))}
     assert (road["random"] > black + 0.15).all(), (road, black)
     assert (road["gradcam"] < road["random"] - 0.05).all(), road
+
+
+def _quantus_deletion(model, x, maps, target, steps, images=None):
+    """Quantus's pixel flipping (deletion to 0) in the course's order, as notebook 07 runs it: `features_in_step`
+    = H*W/steps channel values, so 3*steps points, every third one deleting whole pixels. Returns Quantus's own
+    AUC (trapezoid rule with dx = 1 over its 3*steps points: quantus.helpers.utils.calculate_auc, written out since
+    numpy 2 has no np.trapz) and the course's AUC of the matched curve (the clean image's score put in front)."""
+    np = pytest.importorskip("numpy")
+    quantus = pytest.importorskip("quantus")
+    n, _, h, w = x.shape
+    order = -metrics.importance_ranks(maps).float().view_as(maps)  # ties broken in raster order, as the course does
+    flip = quantus.PixelFlipping(features_in_step=h * w // steps, perturb_baseline=0.0, normalise=False,
+                                 disable_warnings=True)
+    fed = x if images is None else images
+    curve = np.array(flip(model=model, x_batch=fed.numpy(), y_batch=target.numpy(), a_batch=order[:, None].numpy(),
+                          device="cpu"))
+    with torch.no_grad():
+        clean = model(fed).softmax(dim=1).gather(1, target[:, None])[:, 0]
+    matched = torch.cat([clean[:, None], torch.as_tensor(curve[:, 2::3]).float()], dim=1)
+    return float(np.trapezoid(curve, axis=1).mean()), metrics.auc(matched).mean().item()
+
+
+def test_07_quantus_pixel_flipping_matches_the_course_deletion_auc(model):
+    """Notebook 07, section 7: Quantus's PixelFlipping (Hedstrom et al., JMLR 2023) on the real course model, with
+    matched steps, gives the course's deletion AUC of Grad-CAM's maps to 3 decimals; its own AUC (not divided by
+    the number of steps, without the clean image) does not, nor does feeding it ImageNet-normalized images (the
+    course model normalizes [0, 1] images itself)."""
+    size, steps = 96, 8
+    x = helpers.load_batch(["cat", "coffee"], size)
+    with torch.no_grad():
+        target = model(x).argmax(dim=1)
+    gradcam = cam.grad_cam(model, x, target).detach()
+    ours = metrics.auc(metrics.deletion_curve(model, x, gradcam, target, steps=steps)).mean().item()
+    raw, matched = _quantus_deletion(model, x, gradcam, target, steps)
+    assert abs(matched - ours) < 5e-4, (matched, ours)
+    assert abs(raw - ours) > 0.1, (raw, ours)  # Quantus's own AUC is on another scale
+    normalized = model.normalize(x)  # a wrong input: the model would normalize it a second time
+    _, wrong = _quantus_deletion(model, x, gradcam, target, steps, images=normalized)
+    assert abs(wrong - ours) > 5e-3, (wrong, ours)

@@ -18,6 +18,7 @@ from torch import nn
 from . import checks
 from .checks import model_targets, target_logits
 from .contract import Target
+from .layers import capture
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -135,10 +136,10 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     """Guided Backpropagation (Springenberg et al. 2015): the input gradient where every ReLU-like activation
     (`GUIDED_ACTIVATIONS`: `nn.ReLU`, `nn.ReLU6`) also blocks negative incoming gradients, `(N, 3, H, W)`.
 
-    Forward hooks on every such module put a gradient hook on each output that clamps the gradient at
-    zero; the activation's own backward then applies its forward mask (0 < input, and < 6 for ReLU6). This
-    works with in-place activations and with one module used several times (torchvision's ResNet blocks).
-    The hooks are removed before returning, also on error: the model is left as it was. Activations called
+    Every output of every such module (`helpers.layers.capture`) gets a gradient hook that clamps the
+    gradient at zero; the activation's own backward then applies its forward mask (0 < input, and < 6 for
+    ReLU6). This works with in-place activations and with one module used several times (torchvision's
+    ResNet blocks). The hooks are removed before returning, also on error: the model is left as it was. Activations called
     as functions (`F.relu`) are not seen; a model without such modules raises ValueError. (Captum's
     `GuidedBackprop` changes `nn.ReLU` only, so on ReLU6 networks it is plain gradient there; give it
     `relu6_as_relu(model)` instead.)
@@ -149,16 +150,15 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
         raise ValueError("guided backprop needs nn.ReLU or nn.ReLU6 modules in the model; this one has none "
                          "(activations written as F.relu calls cannot be hooked).")
 
-    def gate(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if isinstance(output, torch.Tensor) and output.requires_grad:
-            output.register_hook(lambda g: g.clamp(min=0))
-
-    handles = [m.register_forward_hook(gate) for m in relus]
-    try:
-        return _input_gradient(model, x, t)
-    finally:
-        for h in handles:
-            h.remove()
+    with torch.enable_grad(), capture(model, relus) as cap:
+        xg = x.detach().requires_grad_(True)
+        score = target_logits(model(xg), t).sum()
+        for outputs in cap.outputs.values():  # every call of every activation: block negative gradients there
+            for out in outputs:
+                if isinstance(out, torch.Tensor) and out.requires_grad:
+                    out.register_hook(lambda g: g.clamp(min=0))
+        (grad,) = torch.autograd.grad(score, xg)
+    return grad
 
 
 class CappedReLU(nn.Module):

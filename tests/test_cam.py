@@ -266,3 +266,75 @@ def test_on_lite0_grad_cam_pp_equals_the_package_and_keeps_positive_gradient_cha
     weights = h * w * g.clamp(min=0) / (2 + g * acts.sum(dim=(2, 3), keepdim=True))
     ref = cam.upsample(torch.relu((weights * acts).sum(dim=1)), (96, 96))
     assert rel_err(ours, ref) < 1e-4
+
+
+# ------------------------------------------------------ several targets, callables, resize=False, capture
+def test_on_lite0_several_targets_per_image_equal_one_captum_call_per_target(lite0, photos):
+    # (N, T) targets: T maps from one forward pass, each equal to Captum's map for that column of targets
+    x, top1 = photos
+    table = torch.stack([top1, torch.tensor([281, 967, 504])], dim=1)  # (3, 2)
+    maps = cam.grad_cam(lite0, x, table)
+    assert maps.shape == (3, 2, 96, 96)
+    layer = helpers.default_target_layer(lite0)
+    for j in range(2):
+        ref = captum_grad_cam(lite0, x, table[:, j], layer)
+        assert ref.amax(dim=(1, 2)).min() > 0
+        assert rel_err(maps[:, j], ref) < 1e-5
+    assert torch.equal(cam.grad_cam(lite0, x, table.tolist()), maps)  # a list of lists is the same table
+    assert hooks_left(lite0) == []
+
+
+def test_on_lite0_a_callable_target_explains_any_score_of_the_logits(lite0, photos):
+    # the tabby-minus-tiger-cat contrast: Grad-CAM of a difference of logits equals the difference of the
+    # gradients, so before the ReLU it is the difference of the two pre-ReLU maps
+    x, _ = photos
+    contrast = lambda logits: logits[:, 281] - logits[:, 282]  # noqa: E731
+    low = cam.grad_cam(lite0, x, contrast, resize=False)
+    acts, g = cam.layer_activations_and_gradients(lite0, x, torch.tensor([[281, 282]] * 3))
+    pre = ((g[:, 0] - g[:, 1]).mean(dim=(2, 3), keepdim=True) * acts).sum(dim=1)
+    assert low.shape == acts.shape[:1] + acts.shape[2:] and low.amax() > 0
+    assert torch.allclose(low, pre.clamp(min=0), atol=1e-6 * pre.abs().max().item())
+    assert torch.allclose(cam.upsample(low, (96, 96)), cam.grad_cam(lite0, x, contrast))
+
+
+@pytest.mark.parametrize("bad", [lambda z: z, lambda z: z[:2, 0], [[1, 2], [3]], torch.zeros(3, 0, dtype=torch.long)])
+def test_bad_several_or_callable_targets_are_value_errors(resnet, images, bad):
+    with pytest.raises(ValueError):
+        cam.grad_cam(resnet, images, bad)
+    assert hooks_left(resnet) == []
+
+
+def test_capture_records_stops_and_removes_its_hooks(resnet, images):
+    from helpers.layers import capture
+
+    with torch.no_grad(), capture(resnet, ["layer1", "layer3"]) as cap:
+        logits = resnet(images)
+    assert cap.order == ["layer1", "layer3"] and logits.shape == (3, 1000)
+    ref = resnet.net.layer1(resnet.net.maxpool(resnet.net.relu(resnet.net.bn1(resnet.net.conv1(resnet.normalize(images))))))
+    assert torch.allclose(cap.outputs["layer1"][0], ref, atol=1e-6)
+    calls = []
+    resnet.net.layer4.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with torch.no_grad(), capture(resnet, "layer3", stop=True) as cap:
+            resnet(images)
+            raise AssertionError("the forward pass should have stopped after layer3")
+        assert calls == [] and cap.output.shape == (3, 256, 4, 4)
+    finally:
+        resnet.net.layer4._forward_hooks.clear()
+    with pytest.raises(RuntimeError), capture(resnet, "layer2", leaf=True):
+        raise RuntimeError("an error inside the block")
+    assert hooks_left(resnet) == []
+    with pytest.raises(KeyError):
+        with capture(resnet, "layer9"):
+            pass
+
+
+def test_capture_is_the_only_helper_that_registers_hooks():
+    # every helper (Grad-CAM, guided backprop, channel objectives, style features, the explorer's layer menu)
+    # reaches a layer's output through layers.capture
+    from pathlib import Path
+
+    root = Path(helpers.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if "register_forward_hook" in p.read_text())
+    assert users == ["layers.py"], users

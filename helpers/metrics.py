@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checks
+from .device import draw
 from .filters import gaussian_blur  # the course's one blur (insertion starts from a blurred copy)
 
 
@@ -237,8 +238,8 @@ def linear_imputation(x: torch.Tensor, removed: torch.Tensor, noise: float = 0.0
     linear system, the "noisy linear imputation" of ROAD (Rong et al. 2022), which solves it exactly with
     a sparse solver. Here a coarse-to-fine fill gives a smooth first guess and `iterations` Jacobi sweeps
     (a few shifted additions each, for the whole batch) bring it close to that solution. noise: standard
-    deviation of Gaussian noise added to the imputed pixels (ROAD uses 0.01), drawn from `generator`
-    (the global RNG is never touched: without a generator the noise is seeded with 0). Kept pixels are
+    deviation of Gaussian noise added to the imputed pixels (ROAD uses 0.01), drawn from `generator` (a
+    `torch.Generator` on any device; None: torch's global generator). Kept pixels are
     returned unchanged. An image with every pixel removed becomes mid-grey (0.5).
     """
     checks.images(x, any_channels=True)
@@ -254,8 +255,7 @@ def linear_imputation(x: torch.Tensor, removed: torch.Tensor, noise: float = 0.0
     out = torch.where(keep.flatten(1).any(dim=1).view(n, 1, 1, 1), out, torch.full_like(x, 0.5))
     out = torch.where(removed, out, x)
     if noise > 0:
-        g = generator if generator is not None else torch.Generator(device=x.device).manual_seed(0)
-        eps = torch.randn(out.shape, generator=g, device=x.device, dtype=x.dtype)
+        eps = draw("normal", out.shape, generator, device=x.device, dtype=x.dtype)
         out = torch.where(removed, out + noise * eps, out)
     return out.clamp(0, 1)
 
@@ -264,21 +264,20 @@ def linear_imputation(x: torch.Tensor, removed: torch.Tensor, noise: float = 0.0
 def imputed_deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor,
                            target: int | torch.Tensor, steps: int = 50, noise: float = 0.01,
                            iterations: int = 10, batch_size: int = 64, score: str = "softmax",
-                           seed: int = 0) -> torch.Tensor:
+                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Deletion curve with the deleted pixels imputed from their neighbours (`linear_imputation`), as in
     ROAD (Rong et al. 2022), `(N, steps + 1)`: at step t the `round(t * H * W / steps)` most important
     pixels of `maps` `(N, H, W)` are removed and filled in, and the model scores `target`.
 
     The filled image stays close to a natural one and the shape of the removed region says little, so
     a low area means the map found pixels the model needs, not pixels whose removal makes an odd
-    picture. x: `(N, 3, H, W)` in [0, 1]. noise: as in `linear_imputation`, from a generator seeded with
-    `seed` (deterministic; the global RNG is left alone). Images are built and scored `batch_size` at a
-    time.
+    picture. x: `(N, 3, H, W)` in [0, 1]. noise: as in `linear_imputation`, drawn from `generator` (None:
+    torch's global generator; pass `torch.Generator().manual_seed(0)` for the same curve every run). Images
+    are built and scored `batch_size` at a time.
     """
     maps, tgt = _curve_args(model, x, maps, target, steps, batch_size)
     n, _, h, w = x.shape
     to_score = checks.score_fn(model, score)
-    g = torch.Generator(device=x.device).manual_seed(seed)
     ranks = importance_ranks(maps)
     counts = torch.round(torch.arange(steps + 1, device=x.device, dtype=torch.float64) * (h * w) / steps).long()
     out = torch.empty(n * (steps + 1), device=x.device)
@@ -286,7 +285,7 @@ def imputed_deletion_curve(model: torch.nn.Module, x: torch.Tensor, maps: torch.
         j = torch.arange(j0, min(j0 + batch_size, n * (steps + 1)), device=x.device)
         i, t = j % n, j // n
         removed = (ranks[i] < counts[t][:, None]).view(-1, h, w)
-        batch = linear_imputation(x[i], removed, noise=noise, iterations=iterations, generator=g)
+        batch = linear_imputation(x[i], removed, noise=noise, iterations=iterations, generator=generator)
         out[j] = _scores(model, batch, to_score, tgt[i])
     return out.view(steps + 1, n).T.contiguous()
 

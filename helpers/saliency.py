@@ -18,6 +18,7 @@ from torch import nn
 from . import checks
 from .checks import model_targets, target_logits
 from .contract import Target
+from .device import draw
 from .layers import capture
 
 
@@ -53,8 +54,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
     then the largest over the colour channels: `(N, H, W)`, >= 0.
 
     `sigma` is in pixel units, i.e. a fraction of the [0, 1] input range (0.1-0.2 works well). The noise is
-    drawn from `generator` (a `torch.Generator` on `x`'s device, for reproducible maps; default: torch's
-    global generator). Equals Captum's
+    drawn from `generator` (a `torch.Generator` on any device, for reproducible maps; None: torch's global
+    generator). Equals Captum's
     `NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", stdevs=sigma, abs=True)` followed by a
     max over channels, up to the noise draws. `sigma=0` gives `vanilla_saliency`.
     """
@@ -65,7 +66,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int,
     t = model_targets(model, x, target)
     total = torch.zeros_like(x)
     for _ in range(samples):
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = draw("normal", x.shape, generator, device=x.device, dtype=x.dtype)
         total += _input_gradient(model, x.detach() + sigma * noise, t).abs()
     return (total / samples).amax(dim=1)
 

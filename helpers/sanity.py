@@ -85,12 +85,12 @@ def group_label(group: str | Sequence[str]) -> str:
     return group if isinstance(group, str) else "+".join(group)
 
 
-def randomize_(module: nn.Module, generator_seed: int) -> None:
+def randomize_(module: nn.Module, seed: int) -> None:
     """Re-initialize every parameter of `module` in place, with torch's own initializers
     (`reset_parameters`, which also resets batch-norm statistics) and a fixed seed; parameters of modules
     without one are drawn from N(0, 0.01^2)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(generator_seed)
+        torch.manual_seed(seed)
         covered: set[int] = set()
         for m in module.modules():
             if hasattr(m, "reset_parameters") and callable(m.reset_parameters):

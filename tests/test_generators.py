@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, optimize, style, synthetic
+import helpers
+from helpers import attacks, metrics, optimize, saliency, style, synthetic
 
 
 class _Tiny(nn.Module):
@@ -61,7 +62,19 @@ DRAWS: dict[str, Callable[[torch.Generator | None], torch.Tensor]] = {
         init="noise", generator=g).image,
     "SmallCNN (initial weights)": lambda g: torch.cat(
         [p.flatten() for p in synthetic.SmallCNN(4, width=4, generator=g).parameters()]).detach(),
+    "smoothgrad": lambda g: saliency.smoothgrad(_Tiny(), _X, 1, samples=2, generator=g),
+    "linear_imputation (noise)": lambda g: metrics.linear_imputation(
+        _X, torch.ones(2, 16, 16, dtype=torch.bool).triu(), noise=0.05, generator=g),
+    "imputed_deletion_curve (noise)": lambda g: metrics.imputed_deletion_curve(
+        _Tiny(), _X, _X.mean(dim=1), 1, steps=2, noise=0.5, generator=g),
 }
+# The public functions that draw random numbers at call time, by the name DRAWS lists them under (the test
+# below finds every drawing function in the source and fails on one that is not here).
+DRAWING = {"PixelImage": "PixelImage", "FourierImage": "FourierImage", "jitter": "jitter",
+           "random_transform": "random_transform", "visualize": "visualize (jitter)", "pgd": "pgd (random start)",
+           "style_transfer": "style_transfer (noise start)", "SmallCNN": "SmallCNN (initial weights)",
+           "smoothgrad": "smoothgrad", "linear_imputation": "linear_imputation (noise)",
+           "imputed_deletion_curve": "imputed_deletion_curve (noise)"}
 
 
 @pytest.mark.parametrize("name", list(DRAWS))
@@ -137,3 +150,67 @@ def test_cuda_is_picked_with_exact_float32(monkeypatch):
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
          torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) = saved
         dev._DEVICE = None
+
+
+def _public_signatures():
+    import importlib
+    import inspect
+    import pkgutil
+
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                try:
+                    yield f"{info.name}.{name}", obj, inspect.signature(obj)
+                except (TypeError, ValueError):
+                    continue
+
+
+def test_random_numbers_come_from_generator_or_seed_with_one_meaning_each():
+    """`generator`: a torch.Generator, None meaning torch's global one; `seed`: an int that makes the result
+    the same on every run, the global generator untouched; `rng`: a NumPy Generator (the drawn data sets),
+    always given. No other spelling."""
+    bad = []
+    for qualname, _, sig in _public_signatures():
+        for p in sig.parameters.values():
+            if p.name == "generator" and p.default is not None and p.default is not p.empty:
+                bad.append(f"{qualname}: generator defaults to {p.default!r}, not None")
+            if p.name == "seed" and p.default is not p.empty and not isinstance(p.default, int):
+                bad.append(f"{qualname}: seed defaults to {p.default!r}, not an int")
+            if p.name == "rng" and ("np.random.Generator" not in str(p.annotation) or p.default is not p.empty):
+                bad.append(f"{qualname}: rng must be a NumPy Generator, always given")
+            if p.name in ("generator_seed", "random_seed", "random_state", "gen"):
+                bad.append(f"{qualname}: parameter {p.name!r} (call it generator or seed)")
+    assert not bad, bad
+
+
+FIXED_DRAWS = {  # draws from a fixed local seed inside, the same every call: nothing to pass
+    "helpers.train.new_head": "the new layer's initial weights",
+    "helpers.train.split_model": "a random probe input that checks the split",
+    "helpers.device.draw": "the one drawing helper itself",
+}
+
+
+def test_every_function_that_draws_is_listed():
+    """A public function whose own code draws (torch.rand*, normal_/uniform_, helpers.device.draw) without a
+    `seed` parameter must be in DRAWING, and so tested above for its generator."""
+    import inspect
+    import re
+
+    draws = re.compile(r"\b(torch\.(rand|randn|randint|randperm|normal|bernoulli|multinomial)\(|\.(normal_|uniform_)\(|"
+                       r"(?<![\w.])draw\()")
+    missing = []
+    for qualname, obj, sig in _public_signatures():
+        try:
+            src = inspect.getsource(obj)
+        except (OSError, TypeError):
+            continue
+        if "seed" in sig.parameters or not draws.search(src):
+            continue
+        if qualname.rsplit(".", 1)[-1] not in DRAWING and qualname not in FIXED_DRAWS:
+            missing.append(qualname)
+    assert not missing, f"functions that draw random numbers but are not in DRAWING/DRAWS: {missing}"
+    assert set(DRAWING.values()) == set(DRAWS)

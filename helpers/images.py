@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import checks
 from .config import data_dir
+from .data.files import image_tensor
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 RESIZE_RATIO = 256 / 224  # short side before the centre crop, relative to the crop (torchvision's rule)
@@ -172,11 +173,11 @@ def preprocess(images: ImageLike | Sequence[ImageLike], size: int | None) -> tor
                              reducing_gap=None)
             left, top = (img.width - size) // 2, (img.height - size) // 2
             img = img.crop((left, top, left + size, top + size))
-        tensors.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
+        tensors.append(image_tensor(img))
     sizes = {t.shape for t in tensors}
     if len(sizes) > 1:
         raise ValueError(f"images of different sizes {sorted(sizes)} cannot form a batch; pass a size.")
-    return torch.stack(tensors).float().div_(255.0)
+    return torch.stack(tensors)
 
 
 def load_batch(names: Sequence[ImageLike], size: int) -> torch.Tensor:

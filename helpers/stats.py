@@ -15,8 +15,9 @@ reproducible without touching the global random generators.
   adds to both cancels out.
 - `difference(a, b)`: mean(a) - mean(b) for two independent samples (pets against faces, one group of
   faces against another): each sample is resampled on its own.
-- `balanced_accuracy_interval(predicted, truth)`: the mean of the true-positive and true-negative rates,
-  resampling (prediction, label) pairs.
+- `balanced_accuracy(predicted, truth)`: the mean of the true-positive and true-negative rates (the
+  course's one balanced accuracy); `balanced_accuracy_interval` adds its interval, resampling (prediction,
+  label) pairs.
 
 Degenerate samples (every value equal, so that every resample gives the same number) get the zero-width
 interval [v, v] instead of SciPy's NaN and warning.
@@ -140,11 +141,17 @@ def difference(a, b, level: float = LEVEL, n_resamples: int = N_RESAMPLES, seed:
     return _bootstrap((_as_array(a, "a"), _as_array(b, "b")), _mean_difference, False, level, n_resamples, seed)
 
 
-def _balanced_accuracy(pred, truth, axis=-1):
-    pos, neg = truth > 0.5, truth <= 0.5
-    hit = pred > 0.5
+def balanced_accuracy(predicted, truth, axis: int = 0) -> np.ndarray:
+    """Mean of the true-positive and true-negative rates of 0/1 `predicted` against 0/1 `truth` (arrays or
+    tensors of one shape; values > 0.5 count as 1) along `axis`: `(K,)` for `(N, K)` attribute tables, a 0-d
+    array for `(N,)`. Unlike accuracy it is 0.5 for a model that always answers "no" to a rare attribute.
+    From logits: `balanced_accuracy(logits > 0, labels)`. A rate with no items to count is taken as 0."""
+    p, t = (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in (predicted, truth))
+    if p.shape != t.shape:
+        raise ValueError(f"predicted and truth must have one shape; got {p.shape} and {t.shape}.")
+    hit, pos = p > 0.5, t > 0.5
     tpr = np.sum(hit & pos, axis=axis) / np.maximum(np.sum(pos, axis=axis), 1)
-    tnr = np.sum(~hit & neg, axis=axis) / np.maximum(np.sum(neg, axis=axis), 1)
+    tnr = np.sum(~hit & ~pos, axis=axis) / np.maximum(np.sum(~pos, axis=axis), 1)
     return (tpr + tnr) / 2
 
 
@@ -159,7 +166,7 @@ def balanced_accuracy_interval(predicted, truth, level: float = LEVEL, n_resampl
         raise ValueError("predicted and truth must hold 0/1 values; threshold logits first (logits > 0).")
     if t.min() == t.max():
         raise ValueError(f"truth holds only {int(t[0])}s: balanced accuracy needs positives and negatives.")
-    return _bootstrap((p, t), _balanced_accuracy, True, level, n_resamples, seed)
+    return _bootstrap((p, t), lambda a, b, axis: balanced_accuracy(a, b, axis=axis), True, level, n_resamples, seed)
 
 
 def verdict(diff: Interval, larger: str, smaller: str, same: str) -> str:

@@ -244,18 +244,6 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return ((logits > 0) == (labels > 0.5)).float().mean(dim=0)
 
 
-def balanced_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean of the true-positive and true-negative rates per attribute `(K,)`, for 0/1 labels `(N, K)`:
-    unlike accuracy, it is 0.5 for a model that always answers "no" to a rare attribute."""
-    if not isinstance(labels, torch.Tensor) or labels.shape != logits.shape:
-        raise ValueError(f"labels must be 0/1 values shaped like the logits {tuple(logits.shape)} (one column per "
-                         f"attribute); got {checks.shape_text(labels)}. For class indices use accuracy.")
-    pred, truth = logits > 0, labels.to(logits.device) > 0.5
-    tpr = (pred & truth).sum(0) / truth.sum(0).clamp_min(1)
-    tnr = (~pred & ~truth).sum(0) / (~truth).sum(0).clamp_min(1)
-    return (tpr + tnr).float() / 2
-
-
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Logits `(N, K)` on the CPU of `model` for images `(N, 3, H, W)` in [0, 1], `batch_size` at a time on

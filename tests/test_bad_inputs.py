@@ -118,7 +118,6 @@ EXEMPT: dict[str, str] = {
     "images.load_image": "a loader: tested with preprocess",
     "viz.show_grid": "shows panels of any kind (images, maps, signed or not) as they are",
     "train.new_head": "labels are class names, not class indices",
-    "train.balanced_accuracy": "0/1 attribute labels (N, K), not class indices (checked: shape must match)",
     "train.predict_dataset": "takes a Dataset; its images are checked by the Dataset",
     "style.VGGFeatures": "a feature extractor called inside style_transfer on clamped images",
     "style.LayerFeatures": "a feature extractor called inside style_transfer on clamped images",

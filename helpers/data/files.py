@@ -20,7 +20,8 @@ def read_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def image_tensor(img: Image.Image) -> torch.Tensor:
-    """An RGB `PIL.Image` as a float tensor `(3, H, W)` in [0, 1]."""
+    """An RGB `PIL.Image` as a float tensor `(3, H, W)` in [0, 1] (value / 255): the course's one conversion
+    (`helpers.images.preprocess` and the data sets use it)."""
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
 
 

@@ -26,7 +26,7 @@ from .methods import METHODS, MapFn, Method
 from .view import CLIP_PERCENTILE, PANEL, clip_map, colorbar_figure_axes, side_by_side_png
 from ..images import SAMPLES, ImageLike, load_image, preprocess
 from ..layers import block_layers, feature_map_layers
-from ..models import Classifier, load_model
+from ..models import Classifier, load_model, top_k
 from ..registry import MODELS, has_pretrained_weights
 from ..viz import as_image, overlay
 
@@ -128,10 +128,9 @@ class Explorer:
         key = (self.photo, self.model_name)
         if key not in self._preds:
             model = self.model()
-            with torch.no_grad():
-                probs = model(self.image()).softmax(dim=1)[0]
-            p, c = probs.topk(self.top)
-            self._preds[key] = (p.tolist(), c.tolist(), probs.cpu())
+            p, c = top_k(model, self.image(), k=model.num_classes)  # every class, sorted: one forward pass
+            probs = torch.empty_like(p[0]).scatter_(0, c[0], p[0]).cpu()  # back in class order
+            self._preds[key] = (p[0, :self.top].tolist(), c[0, :self.top].tolist(), probs)
         p, c, _ = self._preds[key]
         labels = self.model().labels
         return [(ci, labels[ci], pi) for pi, ci in zip(p, c)]

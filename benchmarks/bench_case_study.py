@@ -20,7 +20,7 @@ import torch
 import helpers
 import numpy as np
 
-from helpers import blackbox, stats, train
+from helpers import blackbox, heads, stats
 from helpers.cam import grad_cam
 from helpers.config import SETTINGS
 
@@ -41,7 +41,7 @@ def seconds(fn, repeat: int = 1) -> float:
 
 def main() -> None:
     helpers.seed_everything()
-    model = train.new_head(helpers.load_model("resnet18", pretrained=False, device="cpu"), ["cat", "dog"], False)
+    model = heads.new_head(helpers.load_model("resnet18", pretrained=False, device="cpu"), ["cat", "dog"], False)
     x = helpers.load_batch(["cat"], SIZE)
     shap_evals = SETTINGS["full"].shap_evals
     print(f"one {SIZE} px image, ResNet-18 (random weights), CPU, torch threads: {torch.get_num_threads()}")

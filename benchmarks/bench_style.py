@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import style
+from helpers import features, style
 
 
 class _Normalize(nn.Module):
@@ -56,7 +56,7 @@ class _Term(nn.Module):
 
 
 def classic_model(vgg: helpers.Classifier, content_layers, style_layers):
-    names = style.vgg_layer_names(vgg.net.features)
+    names = features.vgg_layer_names(vgg.net.features)
     wanted = set(content_layers) | set(style_layers)
     seq = nn.Sequential(_Normalize(vgg.mean, vgg.std))
     content_terms, style_terms = [], []
@@ -120,10 +120,10 @@ def main() -> None:
     vgg = helpers.load_model("vgg19", pretrained=False, device="cpu")
     content = helpers.load_batch(["cat"], args.size)
     style_img = helpers.load_batch(["gravel"], args.size)
-    cl, sl = style.CONTENT_LAYERS, style.STYLE_LAYERS
+    cl, sl = features.CONTENT_LAYERS, features.STYLE_LAYERS
     sw, tw = 10.0, 1.0
-    extractor = style.VGGFeatures(vgg, layers=tuple(dict.fromkeys(cl + sl)))  # channels_last: automatic
-    plain = style.VGGFeatures(vgg, layers=tuple(dict.fromkeys(cl + sl)), channels_last=False)
+    extractor = features.VGGFeatures(vgg, layers=tuple(dict.fromkeys(cl + sl)))  # channels_last: automatic
+    plain = features.VGGFeatures(vgg, layers=tuple(dict.fromkeys(cl + sl)), channels_last=False)
 
     def run_helpers(ext=extractor):
         return style.style_transfer(content, style_img, args.steps, ext, cl, sl, style_weight=sw,

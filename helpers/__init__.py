@@ -8,8 +8,13 @@ two subpackages at the end:
 - `claims`: claim cells: a "what to look for" checked on the run's numbers (`COURSE_CLAIMS=strict` raises).
 - `device`: the device, picked once per process (CUDA, then Apple MPS, then the CPU).
 - `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
-- `models`: ImageNet classifiers by name, the model contract, labels, layers by dotted name (and which
-  to offer as target layers).
+- `contract`: the model contract (`CourseModel`) and what a target is: the bottom of the package.
+- `filters`: the course's one Gaussian blur.
+- `registry`: the table of models (weights' address, checksum, size, licence, normalization, layers) and their
+  weight files.
+- `models`: ImageNet classifiers by name (`load_model`), their labels and top-k predictions.
+- `layers`: layers by dotted name (and which to offer as target layers); `capture`, a layer's output during
+  a forward pass (the one place that registers hooks).
 - `images`: loading photos (path, URL, sample name), preprocessing to tensors and back.
 - `checks`: the checks and conversions every public function applies to its inputs.
 - `viz`: plotting maps over photos and grids of panels, with one colormap convention.
@@ -18,13 +23,16 @@ two subpackages at the end:
 - `blackbox`: explanations by perturbation: LIME and SHAP.
 - `optimize`: optimizing an image: parameterizations, transformations, class models, feature visualization.
 - `attacks`: adversarial images in pixel space (fooling images).
-- `style`: neural style transfer: features, Gram matrices, losses, the optimization.
+- `features`: features at named layers (VGG's paper names or dotted names), content and style layers.
+- `style`: neural style transfer: Gram matrices, losses, the optimization.
 - `metrics`: scores for explanations: localization, faithfulness, randomization.
+- `imputation`: filling removed pixels from their neighbours (ROAD's noisy linear imputation).
 - `sanity`: the cascading model-parameter randomization sanity check.
 - `stats`: confidence intervals for the case study's scores.
 - `verdicts`: the case study's answers, given only when their controls passed (else "cannot tell").
 - `concepts`: concept-level evidence: TCAV (Captum) with random concepts and its significance test.
 - `synthetic`: a generated image set with known ground truth, a small CNN and its training loop.
+- `heads`: a new classification head, and the split into a frozen prefix and a trained last block.
 - `train`: fine-tuning a course classifier on the case study's data sets.
 - `data/` (subpackage): the case study's data sets and every download: `download`, `assets` (the table of
   downloads), `prefetch` (`make assets`), `files`, `oxford_pets`, `celeba`, `faceparts`, `lookalike`, `datasets`.

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from .contract import network
+from .contract import CourseModel, network
 from .registry import model_spec
 
 
@@ -95,7 +95,7 @@ def capture(model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Module
 
 
 def layer_names(model: nn.Module, types: tuple[type, ...] | None = None) -> list[str]:
-    """Dotted names of the submodules of `model` (of `model.net` for a `Classifier`), optionally only
+    """Dotted names of the submodules of `model` (of `model.net` for a `CourseModel`), optionally only
     those of the given types, e.g. `(nn.Conv2d,)`."""
     root = network(model)
     return [n for n, m in root.named_modules() if n and (types is None or isinstance(m, types))]
@@ -121,12 +121,12 @@ def get_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
             f"is {getattr(model, 'target_layer_name', '?')!r}.") from None
 
 
-def default_target_layer(model: Classifier) -> nn.Module:
+def default_target_layer(model: CourseModel) -> nn.Module:
     """The model's default Grad-CAM layer (its last convolutional block's output)."""
     return get_layer(model, model.target_layer_name)
 
 
-def stage_names(model: Classifier) -> list[str]:
+def stage_names(model: CourseModel) -> list[str]:
     """Dotted names of the outputs of the network's stages, from the input to the output: for ResNets
     `maxpool, layer1 ... layer4`; for EfficientNet-Lite0 `bn1, blocks.0 ... blocks.6, bn2`; for VGG the last
     ReLU before each max-pool. Use them to compare early and late layers on any course model."""
@@ -167,7 +167,7 @@ def _is_stage_container(module: nn.Module) -> bool:
             and all(isinstance(k, (nn.Sequential, nn.ModuleList)) and _has_conv(k) for k in kids))
 
 
-def block_layers(model: Classifier) -> list[str]:
+def block_layers(model: CourseModel) -> list[str]:
     """The dotted names of the outputs of the model's convolutional blocks, in forward order: the
     natural target layers to offer (ResNet: `relu` (stem), `layer1` ... `layer4`; VGG and AlexNet: the
     ReLU before each max-pool, e.g. `features.29`; EfficientNet-Lite0: `bn1` (stem), `blocks.0` ...
@@ -210,7 +210,7 @@ def block_layers(model: Classifier) -> list[str]:
     return out
 
 
-def feature_map_layers(model: Classifier, names: list[str], size: int) -> list[str]:
+def feature_map_layers(model: CourseModel, names: list[str], size: int) -> list[str]:
     """The layers among `names` that run once per forward pass of an `size` x `size` image and give a
     feature map `(N, C, h, w)` (a block called twice, or one that returns a tuple, is dropped)."""
     with torch.no_grad(), capture(model, names) as cap:

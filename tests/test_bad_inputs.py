@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import attacks, blackbox, cam, images, metrics, models, optimize, registry, saliency, style, synthetic, train, viz
+from helpers import attacks, blackbox, cam, images, imputation, metrics, models, optimize, saliency, style, synthetic, train, viz
 
 TARGET_PARAMS = {"target", "label", "labels", "channel"}
 IMAGE_PARAMS = {"x", "images", "image", "start", "end", "content", "style", "x_adv", "init"}
@@ -87,7 +87,7 @@ CALLS: dict[str, Case] = {
     "metrics.deletion_curve": Case(_curve(metrics.deletion_curve), "target", "x", "maps"),
     "metrics.insertion_curve": Case(_curve(metrics.insertion_curve), "target", "x", "maps"),
     "metrics.imputed_deletion_curve": Case(_curve(metrics.imputed_deletion_curve), "target", "x", "maps"),
-    "metrics.linear_imputation": Case(lambda m, x, t, mp: metrics.linear_imputation(x, torch.zeros(N, S, S, dtype=bool)),
+    "imputation.linear_imputation": Case(lambda m, x, t, mp: imputation.linear_imputation(x, torch.zeros(N, S, S, dtype=bool)),
                                       None, "x", extra={"channels": "any"}),
     "metrics.spearman": Case(lambda m, x, t, mp: metrics.spearman(mp, torch.rand(N, S, S)), maps="a",
                              map_fix="same shape"),
@@ -117,16 +117,16 @@ EXEMPT: dict[str, str] = {
     "images.load_batch": "a loader: preprocess of several images",
     "images.load_image": "a loader: tested with preprocess",
     "viz.show_grid": "shows panels of any kind (images, maps, signed or not) as they are",
-    "train.new_head": "labels are class names, not class indices",
+    "heads.new_head": "labels are class names, not class indices",
     "train.predict_dataset": "takes a Dataset; its images are checked by the Dataset",
-    "style.VGGFeatures": "a feature extractor called inside style_transfer on clamped images",
-    "style.LayerFeatures": "a feature extractor called inside style_transfer on clamped images",
+    "features.VGGFeatures": "a feature extractor called inside style_transfer on clamped images",
+    "features.LayerFeatures": "a feature extractor called inside style_transfer on clamped images",
     "style.gram_matrix": "takes features, not images",
     "explorer*.*": "the explorer takes photo names and widget values; its maps come from the checked methods",
     "models.Classifier": "labels are class names",
     "registry.map_state_dict_by_position": "target is a state dict",
     "optimize.visualize": "image is a parameterization (PixelImage, FourierImage), checked when it is built",
-    "style.StyleLayers": "a record of layer names",
+    "features.StyleLayers": "a record of layer names",
     "style.StyleResult": "a record of style_transfer's result",
     "style.relative_error": "compares feature tensors, not images",
     "style.tv_loss": "a loss term inside style_transfer's loop (on clamped images)",

@@ -4,7 +4,6 @@ import gc
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import helpers

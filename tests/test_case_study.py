@@ -17,7 +17,7 @@ W, H = celeba.CELEBA_SIZE
 
 
 def _face(seed, drawn, lm):
-    return torch.from_numpy(np.asarray(lookalike._fake_face(np.random.default_rng(seed), drawn, lm), np.float32))
+    return torch.from_numpy(np.asarray(lookalike.draw_face(np.random.default_rng(seed), drawn, lm), np.float32))
 
 
 def _evidence(name, seed, lm):

@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from scipy import ndimage
 
 import helpers
-from helpers import checks, contract, filters, metrics, optimize, saliency, sanity, synthetic, train, viz
+from helpers import checks, contract, filters, heads, metrics, saliency, sanity, synthetic, train, viz
 
 HELPERS = Path(helpers.__file__).parent
 
@@ -200,7 +200,7 @@ def test_the_similarity_measures_live_in_metrics_only():
 def test_no_function_moves_the_global_random_generator():
     state = torch.get_rng_state()
     model = helpers.load_model("resnet18", pretrained=False, device="cpu")
-    train.new_head(model, ["a", "b"], multilabel=False)
+    heads.new_head(model, ["a", "b"], multilabel=False)
     synthetic.make_shapes(8, 16, seed=3, shortcut=0.5)
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     small = synthetic.SmallCNN(4, width=2)

@@ -74,6 +74,87 @@ def test_lookalikes_are_deterministic(tmp_path):
         assert (c / rel).read_bytes() == (d / rel).read_bytes()
 
 
+def test_lookalikes_leave_the_global_generators_alone(tmp_path):
+    torch.manual_seed(5)
+    np.random.seed(5)
+    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    lookalike.make_fake_pets(tmp_path, 6)
+    lookalike.make_fake_celeba(tmp_path, 6)
+    lookalike.concept_faces(2, 32, seed=1, Smiling=True)
+    assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)
+
+
+@pytest.fixture(scope="module")
+def many_pets(tmp_path_factory):
+    base = lookalike.make_fake_pets(tmp_path_factory.mktemp("many_pets"), 300)
+    return oxford_pets.pets_splits(base, 64, n_train=160, n_val=0, n_test=120)
+
+
+def test_pets_lookalike_offers_no_centre_and_no_colour_shortcut(many_pets):
+    """The label is in the ears' shape: the image centre lies on the pet well below always, and a classifier of
+    the mean colour is at the 'always dog' rate."""
+    from sklearn.linear_model import LogisticRegression
+
+    test = many_pets["test"]
+    masks = test.pet_masks()
+    assert float(masks[:, 32, 32].float().mean()) < 0.6 and float(masks.float().mean()) < 0.25
+    mean_rgb = lambda ds: ds.images().mean(dim=(2, 3)).numpy()  # noqa: E731
+    clf = LogisticRegression().fit(mean_rgb(many_pets["train"]), many_pets["train"].labels.numpy())
+    accuracy = float((clf.predict(mean_rgb(test)) == test.labels.numpy()).mean())
+    always_dog = float(test.labels.float().mean())
+    assert abs(accuracy - always_dog) < 0.08, (accuracy, always_dog)
+    # pets are placed all over the image: their centres spread over most of it
+    ys, xs = zip(*[np.argwhere(m.numpy()).mean(0) for m in masks])
+    assert np.ptp(xs) > 32 and np.ptp(ys) > 24
+
+
+def test_pet_twins_differ_only_at_the_ears():
+    for species in (1, 2):
+        pet = lookalike.draw_pet(np.random.default_rng(7), species, 120, 140)
+        diff = np.abs(pet["image"].astype(int) - pet["twin"].astype(int)).sum(-1) > 0
+        assert diff.any() and not (diff & ~pet["ears"]).any() and pet["ears"].sum() > 20
+        assert not (pet["ears"] & ~pet["pet"]).any()
+    # the generator is used the same way for both species: only the ears' shape differs
+    cat, dog = (lookalike.draw_pet(np.random.default_rng(7), s, 120, 140) for s in (1, 2))
+    assert np.array_equal(cat["twin"], dog["twin"])
+
+
+def test_pet_twins_on_disk_are_read_like_the_images(many_pets):
+    test = many_pets["test"]
+    x, tw, ears = test.images(range(20)), lookalike.pet_twins(test, range(20)), lookalike.pet_feature_masks(test, range(20))
+    assert tw.shape == x.shape and ears.shape == (20, 64, 64) and ears.any(dim=(1, 2)).all()
+    d = (x - tw).abs().sum(1)
+    from helpers.metrics import dilate
+    assert float((d * dilate(ears, 4)).sum() / d.sum()) > 0.9  # the rest: JPEG noise near the ears
+    with pytest.raises(FileNotFoundError, match="test split"):
+        lookalike.pet_twins(many_pets["train"], [0])
+
+
+def test_face_twins_remove_one_drawing_and_keep_the_rest(tmp_path):
+    base = lookalike.make_fake_celeba(tmp_path, 100)
+    faces = celeba.celeba_splits(base, 64, ["Smiling", "Eyeglasses"], None, None, None)["test"]
+    names, files, drawn = lookalike.read_lookalike_drawn(base)
+    shown = drawn[[files.index(f) for f in faces.files]]
+    for a in ("Smiling", "Eyeglasses", "Bushy_Eyebrows"):
+        k = names.index(a)
+        on, off = torch.nonzero(shown[:, k]).flatten().tolist(), torch.nonzero(~shown[:, k]).flatten().tolist()
+        assert on and off
+        assert torch.equal(lookalike.face_twins(faces, off[:3], a), faces.images(off[:3]))  # nothing to remove
+        assert (lookalike.face_twins(faces, on[:3], a) - faces.images(on[:3])).abs().amax(dim=(1, 2, 3)).min() > 0.2
+    with pytest.raises(ValueError, match="drawn nowhere"):
+        lookalike.face_twins(faces, [0], "Pointy_Nose")
+
+
+def test_concept_faces_show_the_forced_drawing_and_are_deterministic():
+    a = lookalike.concept_faces(3, 48, seed=2, Smiling=True)
+    assert a.shape == (3, 3, 48, 48) and torch.equal(a, lookalike.concept_faces(3, 48, seed=2, Smiling=True))
+    assert not torch.equal(a, lookalike.concept_faces(3, 48, seed=2, Smiling=False))
+    with pytest.raises(ValueError, match="drawn attributes"):
+        lookalike.concept_faces(1, 48, seed=0, Mouth_Slightly_Open=True)
+
+
 # ------------------------------------------------------------------------------------------ CelebA
 
 def test_celeba_lists_parse(fakes):

@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 import helpers
-from helpers import cam, layers, saliency
+from helpers import cam, saliency
 from helpers.explorer.state import Explorer
 from helpers.explorer.methods import METHODS
 from helpers.explorer.ui import ExplorerUI

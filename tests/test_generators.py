@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import attacks, metrics, optimize, saliency, style, synthetic
+from helpers import attacks, imputation, metrics, optimize, saliency, style, synthetic
 
 
 class _Tiny(nn.Module):
@@ -63,7 +63,7 @@ DRAWS: dict[str, Callable[[torch.Generator | None], torch.Tensor]] = {
     "SmallCNN (initial weights)": lambda g: torch.cat(
         [p.flatten() for p in synthetic.SmallCNN(4, width=4, generator=g).parameters()]).detach(),
     "smoothgrad": lambda g: saliency.smoothgrad(_Tiny(), _X, 1, samples=2, generator=g),
-    "linear_imputation (noise)": lambda g: metrics.linear_imputation(
+    "linear_imputation (noise)": lambda g: imputation.linear_imputation(
         _X, torch.ones(2, 16, 16, dtype=torch.bool).triu(), noise=0.05, generator=g),
     "imputed_deletion_curve (noise)": lambda g: metrics.imputed_deletion_curve(
         _Tiny(), _X, _X.mean(dim=1), 1, steps=2, noise=0.5, generator=g),

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import filters, metrics
+from helpers import filters, imputation, metrics
 
 
 def _box_masks(n=3, h=20, w=24):
@@ -253,12 +253,12 @@ def test_linear_imputation_solves_roads_linear_system():
     removed[1] = False
     removed[1, 4:22, 6:27] = True  # one large hole
     removed[2, :10, :12] = True  # a hole in a corner, touching two borders
-    got = metrics.linear_imputation(x, removed, iterations=1000)
+    got = imputation.linear_imputation(x, removed, iterations=1000)
     for i in range(3):
         expected = _road_system_solution(x[i].double().numpy(), removed[i].numpy())
         assert np.allclose(got[i].numpy(), expected, atol=2e-5), i
     # the default few sweeps are already close (the coarse-to-fine start does most of the work)
-    quick = metrics.linear_imputation(x, removed)
+    quick = imputation.linear_imputation(x, removed)
     assert (quick - got).abs().max() < 0.03 and (quick - got).abs().mean() < 2e-3
     # kept pixels are returned exactly
     keep = ~removed[:, None].expand_as(x)
@@ -270,9 +270,9 @@ def test_linear_imputation_keeps_a_linear_ramp_and_fills_empty_images_with_grey(
     ramp = torch.stack([yy, xx, 0.5 * (yy + xx)])[None]  # (1, 3, 24, 24); linear, so its own neighbours' mean
     removed = torch.zeros(1, 24, 24, dtype=torch.bool)
     removed[0, 3:20, 5:21] = True  # interior: the ramp is the solution
-    assert torch.allclose(metrics.linear_imputation(ramp, removed, iterations=200), ramp, atol=1e-4)
+    assert torch.allclose(imputation.linear_imputation(ramp, removed, iterations=200), ramp, atol=1e-4)
     everything = torch.ones(1, 24, 24, dtype=torch.bool)
-    assert torch.allclose(metrics.linear_imputation(ramp, everything), torch.full_like(ramp, 0.5))
+    assert torch.allclose(imputation.linear_imputation(ramp, everything), torch.full_like(ramp, 0.5))
 
 
 def test_linear_imputation_noise_is_local_and_only_in_the_holes():
@@ -280,9 +280,9 @@ def test_linear_imputation_noise_is_local_and_only_in_the_holes():
     x = torch.rand(2, 3, 16, 16, generator=g)
     removed = torch.rand(2, 16, 16, generator=g) < 0.3
     state = torch.random.get_rng_state()
-    a = metrics.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
-    b = metrics.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
-    plain = metrics.linear_imputation(x, removed)
+    a = imputation.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
+    b = imputation.linear_imputation(x, removed, noise=0.05, generator=torch.Generator().manual_seed(7))
+    plain = imputation.linear_imputation(x, removed)
     assert torch.equal(torch.random.get_rng_state(), state), "the global RNG must not be used"
     assert torch.equal(a, b)
     keep = ~removed[:, None].expand_as(x)
@@ -290,9 +290,9 @@ def test_linear_imputation_noise_is_local_and_only_in_the_holes():
     diff = (a - plain)[~keep]
     assert 0.02 < diff.std() < 0.08  # about the noise's standard deviation (less where clamped)
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
-        metrics.linear_imputation(x, removed[0])
+        imputation.linear_imputation(x, removed[0])
     with pytest.raises(ValueError, match=">= 0"):
-        metrics.linear_imputation(x, removed, noise=-1.0)
+        imputation.linear_imputation(x, removed, noise=-1.0)
 
 
 def test_imputed_deletion_curve_repairs_scattered_holes_but_not_a_removed_region():

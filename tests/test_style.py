@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import style
+from helpers import features, style
 
 
 
@@ -17,7 +17,7 @@ def vgg():
 
 @pytest.fixture(scope="module")
 def extractor(vgg):
-    return style.VGGFeatures(vgg, layers=style.STYLE_LAYERS + style.CONTENT_LAYERS)
+    return features.VGGFeatures(vgg, layers=features.STYLE_LAYERS + features.CONTENT_LAYERS)
 
 
 def test_gram_matrix_equals_an_explicit_loop():
@@ -49,7 +49,7 @@ def test_tv_loss_equals_an_explicit_loop():
 
 
 def test_layer_names_follow_the_paper(vgg):
-    names = style.vgg_layer_names(vgg.net.features)
+    names = features.vgg_layer_names(vgg.net.features)
     assert len(names) == len(vgg.net.features) == 37
     assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
     assert names[21] == "conv4_2" and names[29] == "relu5_1" and names[-1] == "pool5"
@@ -57,10 +57,10 @@ def test_layer_names_follow_the_paper(vgg):
 
 def test_features_equal_hooks_on_the_original_network(vgg):
     layers = ("conv1_1", "relu2_1", "conv3_1", "relu4_2")  # conv outputs are followed by in-place ReLUs
-    ext = style.VGGFeatures(vgg, layers=layers)
+    ext = features.VGGFeatures(vgg, layers=layers)
     assert len(ext.stack) == 23  # cut right after relu4_2
     assert all(not p.requires_grad for p in ext.parameters())
-    index = {n: i for i, n in enumerate(style.vgg_layer_names(vgg.net.features))}
+    index = {n: i for i, n in enumerate(features.vgg_layer_names(vgg.net.features))}
     seen = {}
     hooks = [vgg.net.features[index[n]].register_forward_hook(
         lambda m, i, o, n=n: seen.__setitem__(n, o.detach().clone())) for n in layers]
@@ -83,7 +83,7 @@ def test_features_equal_hooks_on_the_original_network(vgg):
 
 
 def test_building_the_extractor_leaves_the_model_alone(vgg):
-    ext = style.VGGFeatures(vgg, layers=("relu3_1",), pool="avg")
+    ext = features.VGGFeatures(vgg, layers=("relu3_1",), pool="avg")
     assert any(isinstance(m, nn.AvgPool2d) for m in ext.stack)
     assert not any(isinstance(m, nn.AvgPool2d) for m in vgg.net.features)
     assert all(m.inplace for m in vgg.net.features if isinstance(m, nn.ReLU))
@@ -92,9 +92,9 @@ def test_building_the_extractor_leaves_the_model_alone(vgg):
 
 def test_extractor_rejects_unknown_layers_and_non_vgg(vgg):
     with pytest.raises(ValueError, match="relu1_1"):
-        style.VGGFeatures(vgg, layers=("relu9_9",))
+        features.VGGFeatures(vgg, layers=("relu9_9",))
     with pytest.raises(ValueError, match="vgg19"):
-        style.VGGFeatures(helpers.load_model("alexnet", pretrained=False, device="cpu").net.avgpool, layers=("relu1_1",))
+        features.VGGFeatures(helpers.load_model("alexnet", pretrained=False, device="cpu").net.avgpool, layers=("relu1_1",))
 
 
 def test_losses_are_zero_at_their_targets(extractor):
@@ -102,12 +102,12 @@ def test_losses_are_zero_at_their_targets(extractor):
     img, other = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
     with torch.no_grad():
         f = extractor(img)
-        grams = {k: style.gram_matrix(f[k]) for k in style.STYLE_LAYERS}
+        grams = {k: style.gram_matrix(f[k]) for k in features.STYLE_LAYERS}
         assert style.style_loss(f, grams).item() == pytest.approx(0.0, abs=1e-10)
-        assert style.content_loss(f, {k: f[k] for k in style.CONTENT_LAYERS}).item() == 0.0
+        assert style.content_loss(f, {k: f[k] for k in features.CONTENT_LAYERS}).item() == 0.0
         g = extractor(other)
         assert style.style_loss(g, grams).item() > 1e-4
-        assert style.content_loss(g, {k: f[k] for k in style.CONTENT_LAYERS}).item() > 1e-4
+        assert style.content_loss(g, {k: f[k] for k in features.CONTENT_LAYERS}).item() > 1e-4
 
 
 def test_style_loss_ignores_where_things_are(extractor):
@@ -116,7 +116,7 @@ def test_style_loss_ignores_where_things_are(extractor):
     tex = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         f = extractor(tex)
-        grams = {k: style.gram_matrix(f[k]) for k in style.STYLE_LAYERS[:2]}
+        grams = {k: style.gram_matrix(f[k]) for k in features.STYLE_LAYERS[:2]}
         rolled = extractor(torch.roll(tex, (16, 16), (2, 3)))
         fresh = extractor(torch.rand(1, 3, 64, 64))
         assert style.style_loss(rolled, grams) < 0.1 * style.style_loss(fresh, grams)
@@ -178,7 +178,7 @@ def _hooked_outputs(model, layers, x):
 
 def test_layer_features_equal_hooks_on_the_original_network(lite):
     layers = ("blocks.2", "bn1", "blocks.0.0.conv_dw")  # any order in, the network's order out
-    ext = style.LayerFeatures(lite, layers)
+    ext = features.LayerFeatures(lite, layers)
     assert ext.order == ["bn1", "blocks.0.0.conv_dw", "blocks.2"] and ext.last == "blocks.2"
     assert all(not p.requires_grad for p in ext.parameters())
     torch.manual_seed(0)
@@ -197,7 +197,7 @@ def test_layer_features_equal_hooks_on_the_original_network(lite):
 
 
 def test_layer_features_stop_after_the_deepest_layer(lite):
-    ext = style.LayerFeatures(lite, ("bn1", "blocks.1"))
+    ext = features.LayerFeatures(lite, ("bn1", "blocks.1"))
     calls = []
     ext.net.get_submodule("blocks.2").register_forward_hook(lambda *a: calls.append("blocks.2"))
     ext.net.get_submodule("conv_head").register_forward_hook(lambda *a: calls.append("conv_head"))
@@ -208,7 +208,7 @@ def test_layer_features_stop_after_the_deepest_layer(lite):
 
 def test_layer_features_keep_an_output_that_a_later_inplace_relu_overwrites():
     resnet = helpers.load_model("resnet18", pretrained=False, device="cpu")  # bn1 is followed by ReLU(inplace=True)
-    ext = style.LayerFeatures(resnet, ("bn1", "layer1"))
+    ext = features.LayerFeatures(resnet, ("bn1", "layer1"))
     x = torch.rand(1, 3, 64, 64)
     seen = _hooked_outputs(resnet, ("bn1",), x)
     assert (seen["bn1"] < 0).any()
@@ -221,35 +221,35 @@ def test_layer_features_keep_an_output_that_a_later_inplace_relu_overwrites():
 
 def test_layer_features_reject_bad_input(lite):
     with pytest.raises(ValueError, match="blocks.0"):  # the message lists the stage names
-        style.LayerFeatures(lite, ("blocks.9",))
+        features.LayerFeatures(lite, ("blocks.9",))
     with pytest.raises(ValueError, match="feature map"):
-        style.LayerFeatures(lite, ("classifier",))  # (N, 1000) logits
+        features.LayerFeatures(lite, ("classifier",))  # (N, 1000) logits
     with pytest.raises(ValueError, match="no layers"):
-        style.LayerFeatures(lite, ())
+        features.LayerFeatures(lite, ())
     with pytest.raises(ValueError, match="Classifier"):
-        style.LayerFeatures(lite.net, ("bn1",))
-    ext = style.LayerFeatures(lite, ("bn1",))
+        features.LayerFeatures(lite.net, ("bn1",))
+    ext = features.LayerFeatures(lite, ("bn1",))
     with pytest.raises(ValueError, match="images"):
         ext(torch.rand(3, 32, 32))
 
 
 def test_feature_extractor_fits_the_model(vgg, lite):
-    assert isinstance(style.feature_extractor(vgg, ("relu1_1",)), style.VGGFeatures)
-    assert isinstance(style.feature_extractor(lite, ("bn1",)), style.LayerFeatures)
-    assert style.feature_extractor(vgg, ("relu1_1", "relu2_1")).last == "relu2_1"
+    assert isinstance(features.feature_extractor(vgg, ("relu1_1",)), features.VGGFeatures)
+    assert isinstance(features.feature_extractor(lite, ("bn1",)), features.LayerFeatures)
+    assert features.feature_extractor(vgg, ("relu1_1", "relu2_1")).last == "relu2_1"
 
 
 def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, lite):
-    v = style.default_layers(vgg)
-    assert v.content == style.CONTENT_LAYERS and v.style == style.STYLE_LAYERS
-    assert style.stage_strides(lite) == {"bn1": 2, "blocks.0": 2, "blocks.1": 4, "blocks.2": 8, "blocks.3": 16,
+    v = features.default_layers(vgg)
+    assert v.content == features.CONTENT_LAYERS and v.style == features.STYLE_LAYERS
+    assert features.stage_strides(lite) == {"bn1": 2, "blocks.0": 2, "blocks.1": 4, "blocks.2": 8, "blocks.3": 16,
                                          "blocks.4": 16, "blocks.5": 32, "blocks.6": 32, "bn2": 32}
-    e = style.default_layers(lite)
+    e = features.default_layers(lite)
     assert e.style == ("bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     assert e.content == ("blocks.2",)
     assert e.inversion == ("blocks.0", "blocks.1", "blocks.2", "blocks.4", "bn2")
     assert e.content_choices == e.inversion[:-1]
-    r = style.default_layers(helpers.load_model("resnet50", pretrained=False, device="cpu"))
+    r = features.default_layers(helpers.load_model("resnet50", pretrained=False, device="cpu"))
     assert r.style == ("maxpool", "layer1", "layer2", "layer3") and r.content == ("layer2",)
     assert r.inversion == ("layer1", "layer2", "layer3", "layer4")
     for layers in (e, r):  # every name is one the extractor accepts
@@ -258,8 +258,8 @@ def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, lite):
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_short_run_on_lite0_lowers_the_loss(lite, optimizer):
-    layers = style.default_layers(lite)
-    ext = style.feature_extractor(lite, layers.content + layers.style)
+    layers = features.default_layers(lite)
+    ext = features.feature_extractor(lite, layers.content + layers.style)
     res = style.style_transfer(helpers.load_batch(["cat"], 64), helpers.load_batch(["brick"], 48), 6, ext,
                                layers.content, layers.style, optimizer=optimizer)
     total = res.history["total"]
@@ -269,7 +269,7 @@ def test_short_run_on_lite0_lowers_the_loss(lite, optimizer):
 
 
 def test_texture_synthesis_without_content_on_lite0(lite):
-    ext = style.feature_extractor(lite, ("bn1", "blocks.1"))
+    ext = features.feature_extractor(lite, ("bn1", "blocks.1"))
     tex = helpers.load_batch(["gravel"], 48)
     torch.manual_seed(0)
     res = style.style_transfer(tex, tex, 8, ext, content_layers=(), style_layers=("bn1", "blocks.1"),
@@ -285,7 +285,7 @@ def test_pretrained_gram_matrices_tell_textures_apart(lite):
     sources = [skimage.data.immunohistochemistry(), "hubble", "brick", "grass", "gravel"]
     g = 32
     big = torch.cat([helpers.load_batch([s], 2 * g) for s in sources])
-    ext = style.feature_extractor(lite, style.default_layers(lite).style)
+    ext = features.feature_extractor(lite, features.default_layers(lite).style)
     with torch.no_grad():
         fa, fb = ext(big[:, :, :g, :g]), ext(big[:, :, g:, g:])
     n = len(sources)

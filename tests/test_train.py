@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import blackbox, checks, filters, stats, train
+from helpers import blackbox, filters, heads, stats, train
 from helpers.data import celeba, lookalike, oxford_pets
 
 SIZE = 32
@@ -19,9 +19,9 @@ def pets(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg19", "efficientnet_lite0", "xception"])
 def test_split_model_reproduces_the_forward_pass(name):
-    model = train.new_head(helpers.load_model(name, device="cpu"), ["a", "b", "c"], multilabel=True)
+    model = heads.new_head(helpers.load_model(name, device="cpu"), ["a", "b", "c"], multilabel=True)
     x = torch.rand(2, 3, SIZE, SIZE)
-    prefix, suffix = train.split_model(model)
+    prefix, suffix = heads.split_model(model)
     with torch.no_grad():
         out = model(x)
         assert out.shape == (2, 3) and model.labels == ["a", "b", "c"] and model.multilabel
@@ -40,9 +40,9 @@ def test_split_model_reproduces_the_forward_pass(name):
 ])
 def test_head_and_last_block_are_found_from_the_structure(name, head, block):
     model = helpers.load_model(name, device="cpu")
-    assert train.head_name(model.net) == head
-    assert train.trainable_parts(model) == (head, block)
-    train.new_head(model, ["x", "y"], multilabel=False)
+    assert heads.head_name(model.net) == head
+    assert heads.trainable_parts(model) == (head, block)
+    heads.new_head(model, ["x", "y"], multilabel=False)
     assert model.net.get_submodule(head).out_features == 2 and model(torch.rand(1, 3, SIZE, SIZE)).shape == (1, 2)
     _, block_keys = train._trainable_keys(model)
     trained = {k for k in model.state_dict() if k.startswith(block_keys)}
@@ -55,13 +55,13 @@ def test_new_head_leaves_the_global_generator_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    train.new_head(model, ["a", "b"], multilabel=False)
+    heads.new_head(model, ["a", "b"], multilabel=False)
     assert torch.equal(torch.rand(3), expected)
     first = model.net.fc.weight.clone()
-    train.new_head(model, ["a", "b"], multilabel=False)
+    heads.new_head(model, ["a", "b"], multilabel=False)
     assert torch.equal(model.net.fc.weight, first)  # the same initial head on every run
     with pytest.raises(ValueError, match="at least one label"):
-        train.new_head(model, [], multilabel=False)
+        heads.new_head(model, [], multilabel=False)
 
 
 def test_a_network_that_does_not_run_its_children_in_order_is_refused():
@@ -72,7 +72,7 @@ def test_a_network_that_does_not_run_its_children_in_order_is_refused():
     order[i], order[j] = order[j], order[i]
     model.net._modules = type(model.net._modules)((k, model.net._modules[k]) for k in order)
     with pytest.raises(RuntimeError, match="do not reproduce"):
-        train.split_model(model)
+        heads.split_model(model)
 
 
 class _CountingAdamW(torch.optim.AdamW):

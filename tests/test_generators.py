@@ -188,8 +188,8 @@ def test_random_numbers_come_from_generator_or_seed_with_one_meaning_each():
 
 
 FIXED_DRAWS = {  # draws from a fixed local seed inside, the same every call: nothing to pass
-    "helpers.train.new_head": "the new layer's initial weights",
-    "helpers.train.split_model": "a random probe input that checks the split",
+    "helpers.heads.new_head": "the new layer's initial weights",
+    "helpers.heads.split_model": "a random probe input that checks the split",
     "helpers.device.draw": "the one drawing helper itself",
 }
 

@@ -32,3 +32,53 @@ def test_every_module_says_its_concern_in_its_docstring_and_stays_short():
         doc = ast.get_docstring(ast.parse(text))
         assert doc and len(doc.splitlines()[0]) > 20, f"{path.name} has no docstring saying its concern"
         assert len(text.splitlines()) <= MAX_LINES, f"{path.relative_to(HELPERS)} has over {MAX_LINES} lines: split it by concern"
+
+
+def _import_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """helpers' modules -> the helpers modules they import at run time (imports under `if TYPE_CHECKING:`
+    left out), and every `from .x import _private` across modules."""
+    mods = {}
+    for p in HELPERS.rglob("*.py"):
+        name = ".".join(p.relative_to(HELPERS.parent).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    private = []
+    for m, p in mods.items():
+        tree = ast.parse(p.read_text())
+        pkg = m if p.name == "__init__.py" else m.rsplit(".", 1)[0]
+        type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                     and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level > 0 and id(node) not in type_only:
+                base = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    t = full if full in mods else target
+                    if t in mods and t != m:
+                        graph[m].add(t)
+                    if alias.name.startswith("_"):
+                        private.append(f"{m} imports {alias.name} from {t}")
+    return graph, private
+
+
+def test_no_import_cycles_and_no_private_imports_across_modules():
+    graph, private = _import_graph()
+    assert not private, private
+    # the package's __init__ imports its modules for the students' `helpers.load_model`, ...; leave it out
+    edges = {m: {t for t in ts if t != "helpers"} for m, ts in graph.items() if m != "helpers"}
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(m: str, path: list[str]) -> bool:
+        state[m] = 1
+        for t in sorted(edges.get(m, ())):
+            if state.get(t) == 1:
+                cycle.extend(path[path.index(t):] + [t])
+                return True
+            if t not in state and visit(t, path + [t]):
+                return True
+        state[m] = 2
+        return False
+
+    assert not any(visit(m, [m]) for m in sorted(edges) if m not in state), " -> ".join(cycle)

@@ -48,3 +48,78 @@ def one_thread():
     yield
     torch.set_num_threads(n)
 
+
+
+# ------------------------------------------------------------------------------------------ shared set-up
+
+@pytest.fixture(scope="module")
+def random_resnet18():
+    """ResNet-18 with random weights (the same on every call: a local seed), frozen, on the CPU: the
+    architecture's behaviour, not its knowledge."""
+    import helpers
+
+    return helpers.load_model("resnet18", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pretrained_lite0():
+    """The course model, EfficientNet-Lite0, with its real ImageNet weights (they ship with a package)."""
+    import helpers
+
+    return helpers.load_model("efficientnet_lite0", pretrained=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def random_lite0():
+    """EfficientNet-Lite0 with random weights (the same on every call), for tests of the architecture."""
+    import helpers
+
+    return helpers.load_model("efficientnet_lite0", pretrained=False, device="cpu")
+
+
+class Reply:
+    """What the local server sends for one path: `body`, under a Content-Length of `announce` bytes when
+    given (more than the body: the connection is then cut, as a download that breaks half way)."""
+
+    def __init__(self, body: bytes, announce: int | None = None):
+        self.body, self.announce = body, announce
+
+
+@pytest.fixture
+def http_server():
+    """A local HTTP server on a free port: `files` maps a path (without its query string) to bytes or a
+    `Reply` (or None: 404); "*" answers every other path; a path with no answer gets 404. `url(path)` is its address and
+    `hits` counts the GET requests."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.server.hits += 1
+            files = self.server.files
+            path = self.path.split("?")[0]
+            reply = files[path] if path in files else files.get("*")
+            if reply is None:
+                self.send_error(404)
+                return
+            reply = reply if isinstance(reply, Reply) else Reply(reply)
+            self.send_response(200)
+            self.send_header("Content-Length", str(reply.announce or len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            self.wfile.flush()
+            if reply.announce:
+                self.connection.close()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files, httpd.hits = {}, 0
+    httpd.url = lambda path="": f"http://127.0.0.1:{httpd.server_address[1]}{path}"
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,13 +1,11 @@
 """The table of downloads (helpers.data.assets): complete, each row with its checksum, licence and size; `make
 assets` prints the total size first, shows progress, reuses a cache, and leaves nothing half-written."""
 import ast
-import http.server
 import io
 import os
 import re
 import subprocess
 import sys
-import threading
 import tokenize
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import nbformat
 import pytest
 from PIL import Image
 
+from conftest import Reply
 from helpers import colab
 from helpers.data import assets, datasets, lookalike, prefetch
 from helpers.registry import MODELS
@@ -93,37 +92,12 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        body = _jpeg()
-        if self.path.startswith("/missing"):
-            self.send_error(404)
-            return
-        if self.path.startswith("/html"):  # an error page with 200 OK
-            body = b"<!doctype html><html><body>Too many requests</body></html>"
-        self.send_response(200)
-        if self.path.startswith("/cut"):  # announce more than is sent, then hang up
-            self.send_header("Content-Length", str(len(body) * 4))
-        else:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def server(http_server):
+    """The paintings' server: a JPEG for every path but the three broken ones; its base URL."""
+    http_server.files.update({"*": _jpeg(), "/html.jpg": b"<!doctype html><html><body>Too many requests</body></html>",
+                              "/cut.jpg": Reply(_jpeg(), announce=4 * len(_jpeg())), "/missing.jpg": None})
+    return http_server.url()
 
 
 def _serve_paintings(monkeypatch, base_url, paths):

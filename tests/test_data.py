@@ -1,12 +1,9 @@
 """Case-study data (helpers.data.oxford_pets, celeba, faceparts, datasets, lookalike): the parsers on look-alikes
 in the official formats, downloads with MD5 and with Google Drive's "quota exceeded" page, and the landmark localization scores."""
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,36 +222,9 @@ def test_landmark_mask_and_localization_scores_on_hand_made_maps():
 
 # --------------------------------------------------------------------------------------- downloads
 
-class _Server(http.server.ThreadingHTTPServer):
-    files: dict  # path -> bytes
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        body = self.server.files.get(self.path.split("?")[0], self.server.files.get("*"))
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    httpd.files = {}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def server(http_server):
+    return http_server
 
 
 def _base_url(server):

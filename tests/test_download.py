@@ -1,53 +1,22 @@
 """Downloads: checksum, cache hit, and nothing left behind when a download fails half way."""
 import hashlib
-import http.server
-import threading
 
 import pytest
 
+from conftest import Reply
 from helpers.data.download import DownloadError, download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        self.server.hits += 1
-        if self.path == "/cut":  # announce 1 MiB, send half, hang up
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
-            self.wfile.flush()
-            self.connection.close()
-            return
-        if self.path == "/missing":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(PAYLOAD)))
-        self.end_headers()
-        self.wfile.write(PAYLOAD)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.hits = 0
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def server(http_server):
+    http_server.files.update({"/ok": PAYLOAD, "/cut": Reply(PAYLOAD[: len(PAYLOAD) // 2], announce=len(PAYLOAD))})
+    return http_server
 
 
 def _url(server, path):
-    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+    return server.url(path)
 
 
 def test_complete_download_with_checksum_then_cache_hit(server, tmp_path):
@@ -103,7 +72,7 @@ def test_corrupt_cached_copy_is_replaced(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
 
 
-def test_image_by_url_is_downloaded_once_into_the_data_folder(tmp_path, monkeypatch):
+def test_image_by_url_is_downloaded_once_into_the_data_folder(http_server, tmp_path, monkeypatch):
     import io
 
     import numpy as np
@@ -115,25 +84,11 @@ def test_image_by_url_is_downloaded_once_into_the_data_folder(tmp_path, monkeypa
     Image.new("RGB", (7, 5), (1, 2, 3)).save(buf, "PNG")
     png = buf.getvalue()
 
-    class PNGHandler(_Handler):
-        def do_GET(self):  # noqa: N802
-            self.server.hits += 1
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PNGHandler)
-    httpd.hits = 0
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    http_server.files["/photo.png"] = png
     monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/photo.png?x=1"
-        for _ in range(2):
-            img = helpers.load_image(url)
-            assert img.size == (7, 5) and np.asarray(img)[0, 0].tolist() == [1, 2, 3]
-        assert httpd.hits == 1
-        assert len(list((tmp_path / "data" / "images").glob("*.png"))) == 1
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    url = http_server.url("/photo.png?x=1")
+    for _ in range(2):
+        img = helpers.load_image(url)
+        assert img.size == (7, 5) and np.asarray(img)[0, 0].tolist() == [1, 2, 3]
+    assert http_server.hits == 1
+    assert len(list((tmp_path / "data" / "images").glob("*.png"))) == 1

@@ -14,9 +14,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already r
 
 
 
-@pytest.fixture(scope="module")
-def model():
-    return helpers.load_model("resnet18", pretrained=False, device="cpu")
 
 
 def forward_hooks_left(model):
@@ -97,44 +94,44 @@ def test_random_transform_identity_and_shape():
 
 # --- objectives and the ascent loop ----------------------------------------------------------
 
-def test_class_logit_matches_model(model):
+def test_class_logit_matches_model(random_resnet18):
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
-        logits = model(x)
-        got = optimize.class_logit(model, [1, 2, 3])(x)
-        one = optimize.class_logit(model, 7)(x)
+        logits = random_resnet18(x)
+        got = optimize.class_logit(random_resnet18, [1, 2, 3])(x)
+        one = optimize.class_logit(random_resnet18, 7)(x)
     assert torch.allclose(got, logits[torch.arange(3), torch.tensor([1, 2, 3])])
     assert torch.allclose(one, logits[:, 7])
     with pytest.raises(ValueError, match="2 class indices for a batch of 3"):
-        optimize.class_logit(model, [1, 2])(x)
+        optimize.class_logit(random_resnet18, [1, 2])(x)
     with pytest.raises(ValueError, match="outside the model.s outputs.*0 to 999"):
-        optimize.class_logit(model, 1000)(x)
+        optimize.class_logit(random_resnet18, 1000)(x)
 
 
-def test_channel_mean_matches_an_explicit_hook_and_removes_its_hook(model):
+def test_channel_mean_matches_an_explicit_hook_and_removes_its_hook(random_resnet18):
     x = torch.rand(2, 3, 32, 32)
     seen = []
-    h = model.net.layer2.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    h = random_resnet18.net.layer2.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     try:
         with torch.no_grad():
-            model(x)
+            random_resnet18(x)
     finally:
         h.remove()
     ref = seen[0][torch.arange(2), torch.tensor([5, 9])].mean(dim=(1, 2))
     with torch.no_grad():
-        got = optimize.channel_mean(model, "layer2", [5, 9])(x)
+        got = optimize.channel_mean(random_resnet18, "layer2", [5, 9])(x)
     assert torch.allclose(got, ref, atol=1e-6)
-    assert forward_hooks_left(model) == []
+    assert forward_hooks_left(random_resnet18) == []
     with pytest.raises(ValueError):
-        optimize.channel_mean(model, "layer2", 10_000)(x)
-    assert forward_hooks_left(model) == []
+        optimize.channel_mean(random_resnet18, "layer2", 10_000)(x)
+    assert forward_hooks_left(random_resnet18) == []
 
 
 @pytest.mark.parametrize("recipe", ["classic", "robust"])
-def test_visualize_raises_the_class_score(model, recipe):
+def test_visualize_raises_the_class_score(random_resnet18, recipe):
     torch.manual_seed(0)
     target = torch.tensor([3, 500])
-    objective = optimize.class_logit(model, target)
+    objective = optimize.class_logit(random_resnet18, target)
     if recipe == "classic":
         image = optimize.PixelImage(2, 48)
         kw = dict(lr=0.02, decay=0.005, shift=2, blur_every=4, blur_sigma=0.5)
@@ -150,61 +147,57 @@ def test_visualize_raises_the_class_score(model, recipe):
     assert (after > before + 0.05).all(), (before, after)
 
 
-def test_visualize_rejects_pixel_regularizers_on_fourier(model):
+def test_visualize_rejects_pixel_regularizers_on_fourier(random_resnet18):
     with pytest.raises(ValueError, match="PixelImage"):
-        optimize.visualize(optimize.class_logit(model, 0), optimize.FourierImage(1, 16), 1, 0.1, decay=0.1)
+        optimize.visualize(optimize.class_logit(random_resnet18, 0), optimize.FourierImage(1, 16), 1, 0.1, decay=0.1)
 
 
 # --- attacks ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def lite0():
-    """The course model with its real ImageNet weights (they ship with a package: no download)."""
-    return helpers.load_model("efficientnet_lite0", device="cpu")
 
 
-def test_fooling_reaches_the_target_within_the_smoke_budget(lite0):
+def test_fooling_reaches_the_target_within_the_smoke_budget(pretrained_lite0):
     x = helpers.load_batch(["cat", "coffee", "astronaut"], SMOKE.image_size)
-    target = lite0.labels.index("ostrich")
-    x_fool, steps = attacks.fool(lite0, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
+    target = pretrained_lite0.labels.index("ostrich")
+    x_fool, steps = attacks.fool(pretrained_lite0, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
     with torch.no_grad():
-        probs = lite0(x_fool).softmax(1)
+        probs = pretrained_lite0(x_fool).softmax(1)
     assert (probs.argmax(1) == target).all() and (steps >= 1).all() and (steps <= SMOKE.fool_steps).all(), steps
     assert x_fool.min() >= 0 and x_fool.max() <= 1
     # fooled images no longer move: asking again for the decision boundary takes no step
-    again, zero = attacks.fool(lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=5)
+    again, zero = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=5)
     assert (zero == 0).all() and torch.equal(again, x_fool)
     # going on to a confidence: the target's probability ends at or above it, after more steps
-    sure, more = attacks.fool(lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps,
+    sure, more = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps,
                               confidence=0.9)
     with torch.no_grad():
-        p_sure = lite0(sure).softmax(1)[:, target]
+        p_sure = pretrained_lite0(sure).softmax(1)[:, target]
     assert (more >= 0).all() and (p_sure >= 0.9).all(), (more, p_sure)
     assert ((more > 0) == (probs[:, target] < 0.9)).all()
 
 
-def test_fool_rejects_bad_settings(model):
+def test_fool_rejects_bad_settings(random_resnet18):
     x = torch.rand(1, 3, 16, 16)
     for kw in (dict(step_size=0.0), dict(max_steps=-1), dict(confidence=1.0), dict(confidence=-0.1)):
         with pytest.raises(ValueError, match="step_size"):
-            attacks.fool(model, x, 0, **kw)
+            attacks.fool(random_resnet18, x, 0, **kw)
 
 
 @pytest.mark.parametrize("eps", [1 / 255, 8 / 255])
-def test_fgsm_and_pgd_stay_in_budget_and_range(model, eps):
+def test_fgsm_and_pgd_stay_in_budget_and_range(random_resnet18, eps):
     torch.manual_seed(0)
     x = torch.rand(3, 3, 32, 32)
     x[:, :, :4] = 0.0  # pixels at the edges of the valid range must not be pushed outside it
     x[:, :, -4:] = 1.0
     y = torch.tensor([1, 2, 3])
-    for adv in (attacks.fgsm(model, x, y, eps), attacks.pgd(model, x, y, eps, steps=3),
-                attacks.pgd(model, x, 9, eps, steps=3, targeted=True)):
+    for adv in (attacks.fgsm(random_resnet18, x, y, eps), attacks.pgd(random_resnet18, x, y, eps, steps=3),
+                attacks.pgd(random_resnet18, x, 9, eps, steps=3, targeted=True)):
         assert (adv - x).abs().max() <= eps + 1e-6
         assert adv.min() >= 0 and adv.max() <= 1
         assert (adv - x).abs().max() > 0.5 * eps  # it did move
 
 
-def test_fgsm_and_pgd_match_captum(model):
+def test_fgsm_and_pgd_match_captum(random_resnet18):
     from captum.robust import FGSM, PGD
 
     # Captum's default loss expects probabilities; give it the cross-entropy of our logits. It leaves
@@ -216,33 +209,33 @@ def test_fgsm_and_pgd_match_captum(model):
     x = torch.rand(2, 3, 32, 32)
     y = torch.tensor([4, 8])
     eps = 4 / 255
-    fg = FGSM(model, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
-    assert torch.allclose(attacks.fgsm(model, x, y, eps), fg.perturb(x, eps, y), atol=1e-6)
-    assert torch.allclose(attacks.fgsm(model, x, y, eps, targeted=True), fg.perturb(x, eps, y, targeted=True),
+    fg = FGSM(random_resnet18, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
+    assert torch.allclose(attacks.fgsm(random_resnet18, x, y, eps), fg.perturb(x, eps, y), atol=1e-6)
+    assert torch.allclose(attacks.fgsm(random_resnet18, x, y, eps, targeted=True), fg.perturb(x, eps, y, targeted=True),
                           atol=1e-6)
-    ref = PGD(model, loss_func=loss, lower_bound=0.0, upper_bound=1.0).perturb(x, eps, eps / 4, 3, y)
-    assert torch.allclose(attacks.pgd(model, x, y, eps, steps=3, alpha=eps / 4, random_start=False), ref, atol=1e-6)
+    ref = PGD(random_resnet18, loss_func=loss, lower_bound=0.0, upper_bound=1.0).perturb(x, eps, eps / 4, 3, y)
+    assert torch.allclose(attacks.pgd(random_resnet18, x, y, eps, steps=3, alpha=eps / 4, random_start=False), ref, atol=1e-6)
 
 
-def test_success_rate(model):
+def test_success_rate(random_resnet18):
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        pred = model(x).argmax(1)
-    assert attacks.success_rate(model, x, pred) == 0.0
-    assert attacks.success_rate(model, x, pred, targeted=True) == 1.0
+        pred = random_resnet18(x).argmax(1)
+    assert attacks.success_rate(random_resnet18, x, pred) == 0.0
+    assert attacks.success_rate(random_resnet18, x, pred, targeted=True) == 1.0
 
 
-def test_attacks_reject_bad_input(model):
+def test_attacks_reject_bad_input(random_resnet18):
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
-        attacks.fgsm(model, torch.rand(3, 32, 32), 0, 0.1)
+        attacks.fgsm(random_resnet18, torch.rand(3, 32, 32), 0, 0.1)
     with pytest.raises(ValueError, match="eps"):
-        attacks.pgd(model, torch.rand(1, 3, 32, 32), 0, -0.1)
+        attacks.pgd(random_resnet18, torch.rand(1, 3, 32, 32), 0, -0.1)
 
 
-def test_attacks_and_ascent_work_inside_no_grad(model):
+def test_attacks_and_ascent_work_inside_no_grad(random_resnet18):
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        adv = attacks.pgd(model, x, 1, 2 / 255, steps=2)
-        fooled, _ = attacks.fool(model, x, 1, step_size=1.0, max_steps=2)
-        vis = optimize.visualize(optimize.class_logit(model, 1), optimize.PixelImage(1, 16), 2, 0.01)
+        adv = attacks.pgd(random_resnet18, x, 1, 2 / 255, steps=2)
+        fooled, _ = attacks.fool(random_resnet18, x, 1, step_size=1.0, max_steps=2)
+        vis = optimize.visualize(optimize.class_logit(random_resnet18, 1), optimize.PixelImage(1, 16), 2, 0.01)
     assert (adv != x).any() and (fooled != x).any() and vis.shape == (1, 3, 16, 16)

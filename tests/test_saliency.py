@@ -51,15 +51,11 @@ class TinyNet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-@pytest.fixture(scope="module")
-def resnet():
-    return helpers.load_model("resnet18", pretrained=False, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def images():
-    torch.manual_seed(0)
-    return torch.rand(3, 3, 32, 32)
+    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
 TARGETS = torch.tensor([1, 281, 967])
@@ -69,33 +65,33 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
 
 
-def test_vanilla_saliency_equals_captum_saliency(resnet, images):
+def test_vanilla_saliency_equals_captum_saliency(random_resnet18, images):
     from captum.attr import Saliency
 
-    ours = saliency.vanilla_saliency(resnet, images, TARGETS)
-    ref = Saliency(resnet).attribute(images.clone(), target=TARGETS, abs=True).amax(dim=1)
+    ours = saliency.vanilla_saliency(random_resnet18, images, TARGETS)
+    ref = Saliency(random_resnet18).attribute(images.clone(), target=TARGETS, abs=True).amax(dim=1)
     assert ours.shape == (3, 32, 32) and (ours >= 0).all() and ref.abs().max() > 0
     assert rel_err(ours, ref) < 1e-5
 
 
-def test_input_gradient_and_grad_times_input_match_an_explicit_gradient(resnet, images):
+def test_input_gradient_and_grad_times_input_match_an_explicit_gradient(random_resnet18, images):
     x = images[:1].clone().requires_grad_(True)
-    resnet(x)[0, 281].backward()
-    g = saliency.input_gradient(resnet, images[:1], 281)
+    random_resnet18(x)[0, 281].backward()
+    g = saliency.input_gradient(random_resnet18, images[:1], 281)
     assert rel_err(g, x.grad) < 1e-6
-    assert rel_err(saliency.grad_times_input(resnet, images[:1], 281), x.grad * images[:1]) < 1e-6
+    assert rel_err(saliency.grad_times_input(random_resnet18, images[:1], 281), x.grad * images[:1]) < 1e-6
 
 
-def test_guided_backprop_equals_captum_and_leaves_the_model_as_it_was(resnet, images):
+def test_guided_backprop_equals_captum_and_leaves_the_model_as_it_was(random_resnet18, images):
     from captum.attr import GuidedBackprop
 
-    before = saliency.input_gradient(resnet, images, TARGETS)
-    ours = saliency.guided_backprop(resnet, images, TARGETS)
-    ref = GuidedBackprop(resnet).attribute(images.clone(), target=TARGETS)
+    before = saliency.input_gradient(random_resnet18, images, TARGETS)
+    ours = saliency.guided_backprop(random_resnet18, images, TARGETS)
+    ref = GuidedBackprop(random_resnet18).attribute(images.clone(), target=TARGETS)
     assert rel_err(ours, ref) < 1e-5
     assert rel_err(ours, before) > 0.1  # the guided gradient is not the plain gradient
-    assert hooks_left(resnet) == []
-    after = saliency.input_gradient(resnet, images, TARGETS)
+    assert hooks_left(random_resnet18) == []
+    after = saliency.input_gradient(random_resnet18, images, TARGETS)
     assert torch.equal(before, after)  # plain gradients are unchanged after a guided call
 
 
@@ -117,27 +113,27 @@ def test_guided_backprop_by_hand_on_a_tiny_net():
     assert rel_err(ours, g_x) < 1e-10
 
 
-def test_smoothgrad_equals_captum_noise_tunnel_with_the_same_noise(resnet, images):
+def test_smoothgrad_equals_captum_noise_tunnel_with_the_same_noise(random_resnet18, images):
     from captum.attr import NoiseTunnel, Saliency
 
     x = images[:1]  # for one image Captum draws the noise in the same order as the helper
     torch.manual_seed(3)
-    ours = saliency.smoothgrad(resnet, x, 281, samples=4, sigma=0.2)
+    ours = saliency.smoothgrad(random_resnet18, x, 281, samples=4, sigma=0.2)
     torch.manual_seed(3)
-    ref = NoiseTunnel(Saliency(resnet)).attribute(x.clone(), nt_type="smoothgrad", nt_samples=4, stdevs=0.2,
+    ref = NoiseTunnel(Saliency(random_resnet18)).attribute(x.clone(), nt_type="smoothgrad", nt_samples=4, stdevs=0.2,
                                                   target=281, abs=True).amax(dim=1)
     assert rel_err(ours, ref) < 1e-5
-    assert rel_err(ours, saliency.vanilla_saliency(resnet, x, 281)) > 0.05  # the noise did something
-    assert torch.allclose(saliency.smoothgrad(resnet, x, 281, samples=2, sigma=0.0),
-                          saliency.vanilla_saliency(resnet, x, 281))
+    assert rel_err(ours, saliency.vanilla_saliency(random_resnet18, x, 281)) > 0.05  # the noise did something
+    assert torch.allclose(saliency.smoothgrad(random_resnet18, x, 281, samples=2, sigma=0.0),
+                          saliency.vanilla_saliency(random_resnet18, x, 281))
 
 
-def test_integrated_gradients_equals_captum_riemann_middle(resnet, images):
+def test_integrated_gradients_equals_captum_riemann_middle(random_resnet18, images):
     from captum.attr import IntegratedGradients
 
     base = torch.full_like(images, 0.5)
-    ours = saliency.integrated_gradients(resnet, images, TARGETS, baseline=base, steps=6, batch_size=8)
-    ref = IntegratedGradients(resnet).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=6,
+    ours = saliency.integrated_gradients(random_resnet18, images, TARGETS, baseline=base, steps=6, batch_size=8)
+    ref = IntegratedGradients(random_resnet18).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=6,
                                                 method="riemann_middle")
     assert rel_err(ours, ref) < 1e-5
 
@@ -159,13 +155,13 @@ def test_integrated_gradients_completeness_within_one_percent(act):
     assert err.max() < 0.01, err
 
 
-def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(resnet, images):
+def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(random_resnet18, images):
     methods = {
-        "vanilla": lambda x, t: saliency.vanilla_saliency(resnet, x, t),
-        "gxi": lambda x, t: saliency.grad_times_input(resnet, x, t),
-        "ig": lambda x, t: saliency.integrated_gradients(resnet, x, t, steps=3),
-        "guided": lambda x, t: saliency.guided_backprop(resnet, x, t),
-        "smooth0": lambda x, t: saliency.smoothgrad(resnet, x, t, samples=1, sigma=0.0),
+        "vanilla": lambda x, t: saliency.vanilla_saliency(random_resnet18, x, t),
+        "gxi": lambda x, t: saliency.grad_times_input(random_resnet18, x, t),
+        "ig": lambda x, t: saliency.integrated_gradients(random_resnet18, x, t, steps=3),
+        "guided": lambda x, t: saliency.guided_backprop(random_resnet18, x, t),
+        "smooth0": lambda x, t: saliency.smoothgrad(random_resnet18, x, t, samples=1, sigma=0.0),
     }
     for name, f in methods.items():
         batch = f(images, TARGETS)
@@ -173,9 +169,9 @@ def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(resnet, images):
         assert rel_err(batch, single) < 1e-5, name
 
 
-def test_one_int_target_means_the_same_class_for_every_image(resnet, images):
-    a = saliency.vanilla_saliency(resnet, images, 5)
-    b = saliency.vanilla_saliency(resnet, images, torch.tensor([5, 5, 5]))
+def test_one_int_target_means_the_same_class_for_every_image(random_resnet18, images):
+    a = saliency.vanilla_saliency(random_resnet18, images, 5)
+    b = saliency.vanilla_saliency(random_resnet18, images, torch.tensor([5, 5, 5]))
     assert torch.equal(a, b)
 
 
@@ -186,15 +182,15 @@ def test_one_int_target_means_the_same_class_for_every_image(resnet, images):
     (torch.tensor([1.0, 2.0, 3.0]), "integer class indices"),
     ("cat", "class index"),
 ])
-def test_bad_targets_are_explained(resnet, images, bad, match):
+def test_bad_targets_are_explained(random_resnet18, images, bad, match):
     with pytest.raises(ValueError, match=match):
-        saliency.vanilla_saliency(resnet, images, bad)
+        saliency.vanilla_saliency(random_resnet18, images, bad)
 
 
 @pytest.mark.parametrize("shape", [(3, 32, 32), (2, 1, 32, 32), (2, 32, 32, 3), (2, 3, 32)])
-def test_non_image_shapes_are_explained(resnet, shape):
+def test_non_image_shapes_are_explained(random_resnet18, shape):
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
-        saliency.vanilla_saliency(resnet, torch.rand(*shape), 0)
+        saliency.vanilla_saliency(random_resnet18, torch.rand(*shape), 0)
 
 
 def test_guided_backprop_removes_its_hooks_when_the_call_fails():
@@ -341,12 +337,12 @@ def test_trapezoid_halving_reuses_every_second_point():
     assert torch.equal(a8[::2], a4)
 
 
-def test_integrated_gradients_trapezoid_equals_captum_up_to_its_weight_sum(resnet, images):
+def test_integrated_gradients_trapezoid_equals_captum_up_to_its_weight_sum(random_resnet18, images):
     from captum.attr import IntegratedGradients
 
     base = torch.full_like(images, 0.5)
-    ours = saliency.integrated_gradients(resnet, images, TARGETS, baseline=base, steps=6, rule="trapezoid")
-    ref = IntegratedGradients(resnet).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=7,
+    ours = saliency.integrated_gradients(random_resnet18, images, TARGETS, baseline=base, steps=6, rule="trapezoid")
+    ref = IntegratedGradients(random_resnet18).attribute(images.clone(), baselines=base, target=TARGETS, n_steps=7,
                                                 method="riemann_trapezoid")
     # Captum's trapezoid weights are 1/n for n = 7 points: they sum to 6/7 instead of 1
     assert rel_err(ours * 6 / 7, ref) < 1e-5

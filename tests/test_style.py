@@ -153,9 +153,6 @@ def test_style_transfer_rejects_bad_input(extractor):
 
 
 # ------------------------------------------------------------------ any course model: LayerFeatures
-@pytest.fixture(scope="module")
-def lite():
-    return helpers.load_model("efficientnet_lite0", device="cpu")  # real ImageNet weights, from its package
 
 
 def _hooked_outputs(model, layers, x):
@@ -176,14 +173,14 @@ def _hooked_outputs(model, layers, x):
     return seen
 
 
-def test_layer_features_equal_hooks_on_the_original_network(lite):
+def test_layer_features_equal_hooks_on_the_original_network(pretrained_lite0):
     layers = ("blocks.2", "bn1", "blocks.0.0.conv_dw")  # any order in, the network's order out
-    ext = features.LayerFeatures(lite, layers)
+    ext = features.LayerFeatures(pretrained_lite0, layers)
     assert ext.order == ["bn1", "blocks.0.0.conv_dw", "blocks.2"] and ext.last == "blocks.2"
     assert all(not p.requires_grad for p in ext.parameters())
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64)
-    seen = _hooked_outputs(lite, layers, x)
+    seen = _hooked_outputs(pretrained_lite0, layers, x)
     x.requires_grad_(True)
     feats = ext(x)
     assert list(feats) == ext.order
@@ -192,12 +189,12 @@ def test_layer_features_equal_hooks_on_the_original_network(lite):
     sum(style.gram_matrix(f).sum() for f in feats.values()).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     # The model itself is left alone: no hooks, and its copy's frozen weights are not its own.
-    assert not any(m._forward_hooks for m in lite.net.modules())
-    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(ext.net.parameters(), lite.net.parameters()))
+    assert not any(m._forward_hooks for m in pretrained_lite0.net.modules())
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(ext.net.parameters(), pretrained_lite0.net.parameters()))
 
 
-def test_layer_features_stop_after_the_deepest_layer(lite):
-    ext = features.LayerFeatures(lite, ("bn1", "blocks.1"))
+def test_layer_features_stop_after_the_deepest_layer(pretrained_lite0):
+    ext = features.LayerFeatures(pretrained_lite0, ("bn1", "blocks.1"))
     calls = []
     ext.net.get_submodule("blocks.2").register_forward_hook(lambda *a: calls.append("blocks.2"))
     ext.net.get_submodule("conv_head").register_forward_hook(lambda *a: calls.append("conv_head"))
@@ -219,32 +216,32 @@ def test_layer_features_keep_an_output_that_a_later_inplace_relu_overwrites():
     assert x.grad.abs().sum() > 0
 
 
-def test_layer_features_reject_bad_input(lite):
+def test_layer_features_reject_bad_input(pretrained_lite0):
     with pytest.raises(ValueError, match="blocks.0"):  # the message lists the stage names
-        features.LayerFeatures(lite, ("blocks.9",))
+        features.LayerFeatures(pretrained_lite0, ("blocks.9",))
     with pytest.raises(ValueError, match="feature map"):
-        features.LayerFeatures(lite, ("classifier",))  # (N, 1000) logits
+        features.LayerFeatures(pretrained_lite0, ("classifier",))  # (N, 1000) logits
     with pytest.raises(ValueError, match="no layers"):
-        features.LayerFeatures(lite, ())
+        features.LayerFeatures(pretrained_lite0, ())
     with pytest.raises(ValueError, match="Classifier"):
-        features.LayerFeatures(lite.net, ("bn1",))
-    ext = features.LayerFeatures(lite, ("bn1",))
+        features.LayerFeatures(pretrained_lite0.net, ("bn1",))
+    ext = features.LayerFeatures(pretrained_lite0, ("bn1",))
     with pytest.raises(ValueError, match="images"):
         ext(torch.rand(3, 32, 32))
 
 
-def test_feature_extractor_fits_the_model(vgg, lite):
+def test_feature_extractor_fits_the_model(vgg, pretrained_lite0):
     assert isinstance(features.feature_extractor(vgg, ("relu1_1",)), features.VGGFeatures)
-    assert isinstance(features.feature_extractor(lite, ("bn1",)), features.LayerFeatures)
+    assert isinstance(features.feature_extractor(pretrained_lite0, ("bn1",)), features.LayerFeatures)
     assert features.feature_extractor(vgg, ("relu1_1", "relu2_1")).last == "relu2_1"
 
 
-def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, lite):
+def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, pretrained_lite0):
     v = features.default_layers(vgg)
     assert v.content == features.CONTENT_LAYERS and v.style == features.STYLE_LAYERS
-    assert features.stage_strides(lite) == {"bn1": 2, "blocks.0": 2, "blocks.1": 4, "blocks.2": 8, "blocks.3": 16,
+    assert features.stage_strides(pretrained_lite0) == {"bn1": 2, "blocks.0": 2, "blocks.1": 4, "blocks.2": 8, "blocks.3": 16,
                                          "blocks.4": 16, "blocks.5": 32, "blocks.6": 32, "bn2": 32}
-    e = features.default_layers(lite)
+    e = features.default_layers(pretrained_lite0)
     assert e.style == ("bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     assert e.content == ("blocks.2",)
     assert e.inversion == ("blocks.0", "blocks.1", "blocks.2", "blocks.4", "bn2")
@@ -257,9 +254,9 @@ def test_default_layers_follow_the_paper_and_the_stage_resolutions(vgg, lite):
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_short_run_on_lite0_lowers_the_loss(lite, optimizer):
-    layers = features.default_layers(lite)
-    ext = features.feature_extractor(lite, layers.content + layers.style)
+def test_short_run_on_lite0_lowers_the_loss(pretrained_lite0, optimizer):
+    layers = features.default_layers(pretrained_lite0)
+    ext = features.feature_extractor(pretrained_lite0, layers.content + layers.style)
     res = style.style_transfer(helpers.load_batch(["cat"], 64), helpers.load_batch(["brick"], 48), 6, ext,
                                layers.content, layers.style, optimizer=optimizer)
     total = res.history["total"]
@@ -268,8 +265,8 @@ def test_short_run_on_lite0_lowers_the_loss(lite, optimizer):
         style.style_transfer(torch.rand(1, 3, 32, 32), None, 1, ext, content_layers=("blocks.5",))
 
 
-def test_texture_synthesis_without_content_on_lite0(lite):
-    ext = features.feature_extractor(lite, ("bn1", "blocks.1"))
+def test_texture_synthesis_without_content_on_lite0(pretrained_lite0):
+    ext = features.feature_extractor(pretrained_lite0, ("bn1", "blocks.1"))
     tex = helpers.load_batch(["gravel"], 48)
     torch.manual_seed(0)
     res = style.style_transfer(tex, tex, 8, ext, content_layers=(), style_layers=("bn1", "blocks.1"),
@@ -278,14 +275,14 @@ def test_texture_synthesis_without_content_on_lite0(lite):
     assert res.history["style"][-1] < 0.5 * res.history["style"][0]
 
 
-def test_pretrained_gram_matrices_tell_textures_apart(lite):
+def test_pretrained_gram_matrices_tell_textures_apart(pretrained_lite0):
     """Two pieces of the same texture are nearer in style than pieces of different textures (real weights)."""
     import skimage.data
 
     sources = [skimage.data.immunohistochemistry(), "hubble", "brick", "grass", "gravel"]
     g = 32
     big = torch.cat([helpers.load_batch([s], 2 * g) for s in sources])
-    ext = features.feature_extractor(lite, features.default_layers(lite).style)
+    ext = features.feature_extractor(pretrained_lite0, features.default_layers(pretrained_lite0).style)
     with torch.no_grad():
         fa, fb = ext(big[:, :, :g, :g]), ext(big[:, :, g:, g:])
     n = len(sources)

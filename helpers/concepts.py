@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import checks
+
 
 class _Images(Dataset):
     def __init__(self, x: torch.Tensor):
@@ -100,6 +102,10 @@ def tcav(model: nn.Module, layer: str, inputs: torch.Tensor, target: int, concep
 
     if len(randoms) < 3:
         raise ValueError(f"TCAV's significance test needs at least 3 random sets (one as chance); got {len(randoms)}.")
+    checks.images(inputs, "inputs")
+    if not isinstance(target, int):
+        raise ValueError(f"target must be one output index (an int) for every input; got {checks.shape_text(target)}.")
+    checks.targets(target, len(inputs), checks.output_classes(model, inputs))
     dict(model.named_modules())[layer]  # KeyError for an unknown layer, before any work
     device = next(model.parameters()).device
     ids = iter(range(10**6))

@@ -54,3 +54,18 @@ def test_tcav_needs_three_random_sets_and_a_real_layer():
         concepts.tcav(model, "0", inputs, 0, cons, randoms[:2])
     with pytest.raises(KeyError):
         concepts.tcav(model, "no.such.layer", inputs, 0, cons, randoms)
+
+
+def test_tcav_refuses_bad_inputs_and_targets_before_any_work():
+    from helpers import concepts
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    net(torch.zeros(1, 3, 8, 8))
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    sets = [x] * 3
+    with pytest.raises(ValueError, match="divide by 255"):
+        concepts.tcav(net, "0", x * 255, 0, {"c": x}, sets)
+    with pytest.raises(ValueError, match="0 to 2"):
+        concepts.tcav(net, "0", x, 3, {"c": x}, sets)
+    with pytest.raises(ValueError, match="an int"):
+        concepts.tcav(net, "0", x, torch.tensor([0, 1, 0, 1]), {"c": x}, sets)

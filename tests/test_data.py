@@ -316,6 +316,12 @@ def test_prepare_in_smoke_writes_lookalikes_once(tmp_path, monkeypatch):
     celeba_dir = datasets.prepare_celeba(progress=False)
     assert len(celeba.read_celeba_partition(celeba_dir)) == lookalike.SMOKE_CELEBA
     assert not [p for p in (tmp_path / "smoke").iterdir() if p.name.startswith(".")]  # no temp folders left
+    # a look-alike an older course version wrote (no twins) is written again, not reused
+    import shutil
+
+    shutil.rmtree(pets_dir / lookalike.TWINS)
+    assert not lookalike.has_pet_twins(pets_dir)
+    assert datasets.prepare_pets(progress=False) == pets_dir and lookalike.has_pet_twins(pets_dir)
 
 
 def test_lookalike_sizes_cover_the_profile_subsets():

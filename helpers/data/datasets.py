@@ -20,7 +20,7 @@ from .assets import CELEBA_DRIVE_IDS, CELEBA_URL, part
 from .celeba import CELEBA_FOLDER, celeba_ready, read_celeba_partition
 from ..config import data_dir, get_profile
 from .download import DownloadError, download
-from .lookalike import lookalike_sizes, make_fake_celeba, make_fake_pets
+from .lookalike import has_face_twins, has_pet_twins, lookalike_sizes, make_fake_celeba, make_fake_pets
 from .oxford_pets import PETS_FOLDER, pets_ready, read_pet_list
 
 PETS_PAGE = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
@@ -162,15 +162,16 @@ def _profile_lookalike_sizes() -> tuple[int, int]:
 
 
 def _prepare(fetch: Callable, folder: str, ready: Callable[[Path], bool], count: Callable[[Path], int],
-             make: Callable[[Path, int], Path], which: int, root: str | os.PathLike | None, progress: bool) -> Path:
+             twins: Callable[[Path], bool], make: Callable[[Path, int], Path], which: int,
+             root: str | os.PathLike | None, progress: bool) -> Path:
     # The real data in `full`; else the look-alike of the profile's size (`which`: 0 Pets, 1 CelebA),
-    # written again when the one on disk has another size.
+    # written again when the one on disk has another size or no twins (one an older course version wrote).
     if get_profile().full:
         return fetch(root, progress)
     n = _profile_lookalike_sizes()[which]
     base = _lookalike_folder(root) / folder
     if ready(base):
-        if count(base) == n:
+        if count(base) == n and twins(base):
             return base
         shutil.rmtree(base)
     return make(base.parent, n)
@@ -180,9 +181,9 @@ def prepare_pets(root: str | os.PathLike | None = None, progress: bool = True) -
     """The Oxford-IIIT Pet folder for the current profile: the real one in `full` (`fetch_pets`); in
     `offline` and `smoke` the look-alike written by `make_fake_pets` under `<data_dir>/<profile>` (or
     `root`), with as many images as the profile's subsets need (`lookalike_sizes`). A look-alike of
-    another size is written again."""
-    return _prepare(fetch_pets, PETS_FOLDER, pets_ready, lambda base: len(read_pet_list(base)), make_fake_pets, 0,
-                    root, progress)
+    another size, or without twins, is written again."""
+    return _prepare(fetch_pets, PETS_FOLDER, pets_ready, lambda base: len(read_pet_list(base)), has_pet_twins,
+                    make_fake_pets, 0, root, progress)
 
 
 def prepare_celeba(root: str | os.PathLike | None = None, progress: bool = True) -> Path:
@@ -191,4 +192,4 @@ def prepare_celeba(root: str | os.PathLike | None = None, progress: bool = True)
     as many faces as the profile's subsets need (`lookalike_sizes`). A look-alike of another size is
     written again."""
     return _prepare(fetch_celeba, CELEBA_FOLDER, celeba_ready, lambda base: len(read_celeba_partition(base)),
-                    make_fake_celeba, 1, root, progress)
+                    has_face_twins, make_fake_celeba, 1, root, progress)

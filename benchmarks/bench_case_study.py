@@ -22,7 +22,7 @@ import numpy as np
 
 from helpers import blackbox, heads, stats
 from helpers.cam import grad_cam
-from helpers.config import SETTINGS
+from helpers.settings import SETTINGS
 
 SIZE = 224
 LIME_SAMPLES = 1000

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import shutil
@@ -165,7 +164,7 @@ def run_notebook(path: Path, env: dict[str, str], overrides: dict[str, object]) 
     if overrides:
         first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
         nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell(
-            f"import dataclasses\ncfg = dataclasses.replace(cfg, **{overrides!r})\nprint('dry run: cfg changed', {overrides!r})"))
+            f"from helpers.settings import changed\ncfg = changed(cfg, **{overrides!r})\nprint('dry run: cfg changed', {overrides!r})"))
     old_env = dict(os.environ)
     os.environ.update(env)
     try:
@@ -217,9 +216,9 @@ def main() -> None:
         key, _, value = item.partition("=")
         overrides[key] = _value(value)
     sys.path.insert(0, str(ROOT))
-    from helpers import config
+    from helpers import settings
 
-    unknown = [k for k in overrides if k not in {f.name for f in dataclasses.fields(config.Settings)}]
+    unknown = [k for k in overrides if k not in settings.setting_names(settings.SETTINGS["full"])]
     if unknown:
         parser.error(f"unknown settings {unknown}")
 

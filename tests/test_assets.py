@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from PIL import Image
 
-from conftest import Reply
+from local_server import Reply
 from helpers import colab
 from helpers.data import assets, datasets, lookalike, prefetch
 from helpers.registry import MODELS

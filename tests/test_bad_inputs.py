@@ -118,6 +118,7 @@ EXEMPT: dict[str, str] = {
     "images.load_image": "a loader: tested with preprocess",
     "viz.show_grid": "shows panels of any kind (images, maps, signed or not) as they are",
     "heads.new_head": "labels are class names, not class indices",
+    "settings.Settings": "a record of the profiles' numbers; `style` is 05's group of settings, not an image",
     "concepts.tcav": "one output index (an int) for the whole batch; checked in tests/test_concepts.py",
     "train.predict_dataset": "takes a Dataset; its images are checked by the Dataset",
     "features.VGGFeatures": "a feature extractor called inside style_transfer on clamped images",

@@ -104,7 +104,8 @@ def test_the_one_blur_is_shaps_former_torchvision_blur_where_3_sigma_is_whole():
 def test_the_blur_is_one_function_and_a_wide_one_tends_to_the_mean():
     # one import path: notebooks, helpers and tests reach the blur as helpers.filters.gaussian_blur only
     root = HELPERS.parent
-    texts = [p.read_text() for p in [*root.glob("notebooks/*.ipynb"), *HELPERS.rglob("*.py"), *root.glob("tests/**/*.py")]]
+    texts = [p.read_text() for p in [*root.glob("notebooks/*.ipynb"), *HELPERS.rglob("*.py"), *root.glob("tests/**/*.py")]
+             if p.name != "test_checks.py"]  # this file spells the patterns out
     other_paths = re.compile(r"(?<!filters)\.gaussian_blur\b|from helpers\.(?!filters)\w+ import[^\n]*gaussian_blur")
     assert not [m.group(0) for t in texts for m in other_paths.finditer(t)]
     x = torch.rand(1, 3, 9, 9)

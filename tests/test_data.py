@@ -305,9 +305,9 @@ def test_pets_download_failure_says_what_to_do(server, tmp_path, monkeypatch):
 
 def test_prepare_in_smoke_writes_lookalikes_once(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    from helpers import config
+    from helpers import config, settings
 
-    monkeypatch.setattr(config, "_PROFILE", config.Profile("smoke", "test", config.SETTINGS["smoke"]))
+    monkeypatch.setattr(config, "_PROFILE", config.Profile("smoke", "test", settings.SETTINGS["smoke"]))
     pets_dir = datasets.prepare_pets(progress=False)
     assert pets_dir == tmp_path / "smoke" / oxford_pets.PETS_FOLDER
     stamp = (pets_dir / "annotations" / "list.txt").stat().st_mtime_ns
@@ -334,12 +334,11 @@ def test_lookalike_sizes_cover_the_profile_subsets():
 
 
 def test_prepare_writes_lookalikes_sized_for_the_profile_and_rewrites_a_wrong_size(tmp_path, monkeypatch):
-    from dataclasses import replace
-
-    from helpers import config
+    from helpers import config, settings as course_settings
 
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    settings = replace(config.SETTINGS["offline"], case_train_images=40, case_val_images=8, case_test_images=30)
+    settings = course_settings.changed(course_settings.SETTINGS["offline"],
+                                       **{"case.train_images": 40, "case.val_images": 8, "case.test_images": 30})
     monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", settings))
     n_pets, n_celeba = lookalike.lookalike_sizes(40, 8, 30)
     assert n_pets > lookalike.SMOKE_PETS and n_celeba > lookalike.SMOKE_CELEBA
@@ -351,7 +350,7 @@ def test_prepare_writes_lookalikes_sized_for_the_profile_and_rewrites_a_wrong_si
     faces = celeba.celeba_splits(celeba_dir, 32, ["Smiling"], 40, 8, 30)
     assert [len(faces[k]) for k in ("train", "val", "test")] == [40, 8, 30]
     # a look-alike of another size (an older setting) is written again with the profile's size
-    small = replace(settings, case_train_images=16, case_val_images=4, case_test_images=8)
+    small = course_settings.changed(settings, **{"case.train_images": 16, "case.val_images": 4, "case.test_images": 8})
     monkeypatch.setattr(config, "_PROFILE", config.Profile("offline", "test", small))
     assert len(oxford_pets.read_pet_list(datasets.prepare_pets(progress=False))) == lookalike.SMOKE_PETS
     assert len(celeba.read_celeba_partition(datasets.prepare_celeba(progress=False))) == lookalike.SMOKE_CELEBA

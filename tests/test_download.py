@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from conftest import Reply
+from local_server import Reply
 from helpers.data.download import DownloadError, download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

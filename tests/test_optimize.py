@@ -7,7 +7,7 @@ import torch
 
 import helpers
 from helpers import attacks, optimize
-from helpers.config import SETTINGS
+from helpers.settings import SETTINGS
 
 SMOKE = SETTINGS["smoke"]
 pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
@@ -159,16 +159,16 @@ def test_visualize_rejects_pixel_regularizers_on_fourier(random_resnet18):
 def test_fooling_reaches_the_target_within_the_smoke_budget(pretrained_lite0):
     x = helpers.load_batch(["cat", "coffee", "astronaut"], SMOKE.image_size)
     target = pretrained_lite0.labels.index("ostrich")
-    x_fool, steps = attacks.fool(pretrained_lite0, x, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps)
+    x_fool, steps = attacks.fool(pretrained_lite0, x, target, step_size=SMOKE.attacks.step, max_steps=SMOKE.attacks.steps)
     with torch.no_grad():
         probs = pretrained_lite0(x_fool).softmax(1)
-    assert (probs.argmax(1) == target).all() and (steps >= 1).all() and (steps <= SMOKE.fool_steps).all(), steps
+    assert (probs.argmax(1) == target).all() and (steps >= 1).all() and (steps <= SMOKE.attacks.steps).all(), steps
     assert x_fool.min() >= 0 and x_fool.max() <= 1
     # fooled images no longer move: asking again for the decision boundary takes no step
-    again, zero = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=5)
+    again, zero = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.attacks.step, max_steps=5)
     assert (zero == 0).all() and torch.equal(again, x_fool)
     # going on to a confidence: the target's probability ends at or above it, after more steps
-    sure, more = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.fool_step, max_steps=SMOKE.fool_steps,
+    sure, more = attacks.fool(pretrained_lite0, x_fool, target, step_size=SMOKE.attacks.step, max_steps=SMOKE.attacks.steps,
                               confidence=0.9)
     with torch.no_grad():
         p_sure = pretrained_lite0(sure).softmax(1)[:, target]

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import config, models, registry
+from helpers import config, models, registry, settings
 from helpers.data.download import DownloadError
 
 
@@ -13,6 +13,11 @@ def fresh_profile():
     config.set_profile(None)
     yield
     config._PROFILE = None
+
+
+def _setting(settings, name):
+    group, _, field = name.rpartition(".")
+    return getattr(getattr(settings, group) if group else settings, field)
 
 
 def test_pretrained_weights_load_from_a_filled_cache_without_network(torch_home, no_network):
@@ -83,21 +88,22 @@ def test_unknown_profile_value_is_explained():
 
 
 def test_one_course_model_in_every_profile_and_smoke_is_smallest():
-    full, offline, smoke = (config.SETTINGS[p] for p in ("full", "offline", "smoke"))
+    full, offline, smoke = (settings.SETTINGS[p] for p in ("full", "offline", "smoke"))
     assert full.model == offline.model == smoke.model == "efficientnet_lite0"
     for p in config.PROFILES:  # the profile the process resolves carries the same course model
         assert config.resolve_profile(environ={"COURSE_PROFILE": p}).settings.model == "efficientnet_lite0"
     # `full` runs the lessons exactly as `offline` (the text is written from `offline` runs); it differs only in
     # what needs a download: the case study's models and sizes, and VGG19's style-transfer sizes.
-    differ = {f for f in offline.__dataclass_fields__ if getattr(full, f) != getattr(offline, f)} - {"name"}
-    assert differ and all(f.startswith(("case_", "lime_", "shap_", "style_")) for f in differ), differ
-    assert full.case_models == ("resnet18", "vgg19") and offline.case_models == smoke.case_models == (offline.model,)
+    differ = {n for n in settings.setting_names(offline)
+              if _setting(full, n) != _setting(offline, n)} - {"name"}
+    assert differ and all(n.startswith(("case.", "lime_", "shap_", "style.")) for n in differ), differ
+    assert full.case.models == ("resnet18", "vgg19") and offline.case.models == smoke.case.models == (offline.model,)
     for s in (full, offline, smoke):
-        for name in (s.model, *s.case_models):
+        for name in (s.model, *s.case.models):
             registry.model_spec(name)  # a known model
     assert full.image_size == offline.image_size == 224 and smoke.image_size < offline.image_size
-    for field in ("cmv_steps", "style_steps", "smoothgrad_samples", "lime_samples"):
-        assert getattr(smoke, field) <= getattr(offline, field) <= getattr(full, field), field
+    for name in ("visualization.steps", "style.steps", "saliency.smoothgrad_samples", "lime_samples"):
+        assert _setting(smoke, name) <= _setting(offline, name) <= _setting(full, name), name
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite0 from its package

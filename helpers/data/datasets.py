@@ -158,7 +158,7 @@ def _lookalike_folder(root: str | os.PathLike | None) -> Path:
 
 def _profile_lookalike_sizes() -> tuple[int, int]:
     cfg = get_profile().settings
-    return lookalike_sizes(cfg.case_train_images, cfg.case_val_images, cfg.case_test_images)
+    return lookalike_sizes(cfg.case.train_images, cfg.case.val_images, cfg.case.test_images)
 
 
 def _prepare(fetch: Callable, folder: str, ready: Callable[[Path], bool], count: Callable[[Path], int],

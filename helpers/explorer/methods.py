@@ -3,7 +3,7 @@
 A map function takes `(model, x (1, 3, H, W), target class, layer name, progress)` and returns a map
 `(1, H, W)`; `progress(done, total)` reports the images seen so far (the slow methods call it). The methods
 come from `helpers.saliency`, `helpers.cam` and `helpers.blackbox` (LIME, SHAP); their numbers of samples and
-steps from the profile (`cfg.smoothgrad_samples`, `cfg.ig_steps`, `cfg.lime_samples`, `cfg.shap_evals`).
+steps from the profile (`cfg.saliency.smoothgrad_samples`, `cfg.saliency.ig_steps`, `cfg.lime_samples`, `cfg.shap_evals`).
 `Explorer.add_method` adds one to an explorer's own copy of `METHODS`.
 """
 from __future__ import annotations
@@ -42,13 +42,13 @@ def _smoothgrad(model, x, target, layer, progress):
     from ..saliency import smoothgrad
 
     g = torch.Generator(device=x.device).manual_seed(0)  # the same noise every time: reproducible and cacheable
-    return smoothgrad(model, x, target, samples=get_profile().settings.smoothgrad_samples, generator=g)
+    return smoothgrad(model, x, target, samples=get_profile().settings.saliency.smoothgrad_samples, generator=g)
 
 
 def _integrated_gradients(model, x, target, layer, progress):
     from ..saliency import integrated_gradients
 
-    return integrated_gradients(model, x, target, steps=get_profile().settings.ig_steps).sum(dim=1)
+    return integrated_gradients(model, x, target, steps=get_profile().settings.saliency.ig_steps).sum(dim=1)
 
 
 def _grad_cam(model, x, target, layer, progress):

@@ -4,7 +4,7 @@ this real network; run them with `COURSE_WEIGHTS=random` to see that each claim 
 import pytest
 
 import helpers
-from helpers import config
+from helpers import config, settings
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +13,6 @@ def model():
     previous = config._PROFILE
     config.set_profile("offline")
     try:
-        yield helpers.load_model(config.SETTINGS["offline"].model, device="cpu")
+        yield helpers.load_model(settings.SETTINGS["offline"].model, device="cpu")
     finally:
         config._PROFILE = previous

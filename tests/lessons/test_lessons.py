@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import helpers
-from helpers import attacks, cam, config, metrics, optimize, saliency, sanity
+from helpers import attacks, cam, metrics, optimize, saliency, sanity, settings
 
-OFFLINE = config.SETTINGS["offline"]
+OFFLINE = settings.SETTINGS["offline"]
 SIZE = OFFLINE.image_size  # 224
 CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat")
 
@@ -90,7 +90,7 @@ def test_02_grad_cam_is_class_discriminative_on_the_two_object_photo(model, phot
 def test_03_gradient_ascent_drives_its_class_to_a_high_probability(model):
     target = _cls(model, "goldfish")
     gen = torch.Generator().manual_seed(0)
-    start = (0.5 + 0.1 * torch.randn(1, 3, OFFLINE.cmv_size, OFFLINE.cmv_size, generator=gen)).clamp(0, 1)
+    start = (0.5 + 0.1 * torch.randn(1, 3, OFFLINE.visualization.size, OFFLINE.visualization.size, generator=gen)).clamp(0, 1)
     image = optimize.PixelImage(init=start)
     out = optimize.visualize(optimize.class_logit(model, target), image, steps=60, lr=0.05, decay=0.01, shift=8,
                              blur_every=4, blur_sigma=0.5)

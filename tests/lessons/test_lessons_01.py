@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import helpers
-from helpers import config, saliency
+from helpers import saliency, settings
 
-OFFLINE = config.SETTINGS["offline"]
+OFFLINE = settings.SETTINGS["offline"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def ig_errors(model, cat):
         attr = saliency.integrated_gradients(model, x, target, steps=steps, rule="trapezoid")
         return abs(attr.sum().item() - gap) / abs(gap)
 
-    return {32: error(32), OFFLINE.ig_steps: error(OFFLINE.ig_steps)}
+    return {32: error(32), OFFLINE.saliency.ig_steps: error(OFFLINE.saliency.ig_steps)}
 
 
 def test_01_the_target_logit_saturates_early_on_the_path_from_black(model, cat):
@@ -56,10 +56,10 @@ def test_01_gradient_x_input_under_credits_and_integrated_gradients_adds_up(mode
     x, target, gap = cat
     gxi = saliency.grad_times_input(model, x, target).sum().item()
     assert abs(gxi) < 0.25 * abs(gap), f"gradient x input sums to {gxi:.2f} of a score difference of {gap:.2f}"
-    assert ig_errors[OFFLINE.ig_steps] < 0.05, ig_errors
+    assert ig_errors[OFFLINE.saliency.ig_steps] < 0.05, ig_errors
 
 
 def test_01_integrated_gradients_needs_many_steps_on_the_real_network(ig_errors):
     # within 5% with the profile's steps, not with 32, and several times further off with 32
-    assert ig_errors[OFFLINE.ig_steps] < 0.05 < ig_errors[32], ig_errors
-    assert ig_errors[32] > 3 * ig_errors[OFFLINE.ig_steps], ig_errors
+    assert ig_errors[OFFLINE.saliency.ig_steps] < 0.05 < ig_errors[32], ig_errors
+    assert ig_errors[32] > 3 * ig_errors[OFFLINE.saliency.ig_steps], ig_errors

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import helpers
-from helpers import cam, config
+from helpers import cam, settings
 
-OFFLINE = config.SETTINGS["offline"]
+OFFLINE = settings.SETTINGS["offline"]
 SIZE = OFFLINE.image_size  # 224
 CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat")
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import helpers
-from helpers import attacks, config, metrics, saliency
+from helpers import attacks, metrics, saliency, settings
 
-OFFLINE = config.SETTINGS["offline"]
+OFFLINE = settings.SETTINGS["offline"]
 SIZE = OFFLINE.image_size  # 224
 
 
@@ -26,7 +26,7 @@ def test_04_a_targeted_perturbation_moves_the_saliency_map_more_than_noise_of_it
     with torch.no_grad():
         own = model(x).argmax(1)
     target = model.labels.index("ostrich")
-    fooled, steps = attacks.fool(model, x, target, step_size=OFFLINE.fool_step, max_steps=40)
+    fooled, steps = attacks.fool(model, x, target, step_size=OFFLINE.attacks.step, max_steps=40)
     assert (steps > 0).all(), steps  # fooled, and not already an ostrich
     diff = (fooled - x).flatten(1)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import helpers
-from helpers import cam, config, imputation, metrics
+from helpers import cam, imputation, metrics, settings
 
-OFFLINE = config.SETTINGS["offline"]
+OFFLINE = settings.SETTINGS["offline"]
 SIZE = OFFLINE.image_size  # 224
 
 

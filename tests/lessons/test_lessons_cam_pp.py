@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 
 import helpers
-from helpers import cam, config
+from helpers import cam, settings
 
-SIZE = config.SETTINGS["offline"].image_size  # 224
+SIZE = settings.SETTINGS["offline"].image_size  # 224
 LAYER = "blocks.5"
 
 

@@ -27,11 +27,12 @@ help:
 	@echo "make nbgrader - lay the notebooks out for nbgrader in grading/ (then nbgrader generate_assignment NN_name)"
 
 # On Python 3.11 (the version CI runs) the exact versions of constraints.txt; on others the lower bounds alone.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e . \
 	    $$($(PY) -c 'import sys; print("-c constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 env: $(STAMP)

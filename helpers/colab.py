@@ -41,6 +41,9 @@ def colab_url(notebook: str, repo: str | None = None, branch: str = "main") -> s
     return f"https://colab.research.google.com/github/{repo or repository()}/blob/{branch}/notebooks/{notebook}"
 
 
+# What requirements-nodeps.txt lists (installed without their declared dependencies; tests check they agree).
+NO_DEPS = ("quantus==0.6.0",)
+
 SETUP_TEMPLATE = '''\
 # Setup. On Colab this installs the course's helpers (and what Colab lacks); elsewhere it installs nothing.
 import importlib.metadata, subprocess, sys
@@ -49,6 +52,7 @@ if "google.colab" in sys.modules:
         importlib.metadata.version("{package}")
     except importlib.metadata.PackageNotFoundError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{spec}"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", {nodeps}], check=True)
 import helpers
 if not getattr(helpers, "COURSE_PACKAGE", False):
     raise ImportError(f"`import helpers` found {{getattr(helpers, '__file__', None) or sorted(set(helpers.__path__))}}, "
@@ -60,4 +64,5 @@ device, cfg = course.device, course.cfg'''
 
 def setup_cell_source(repo: str | None = None) -> str:
     """The exact source of every notebook's first code cell."""
-    return SETUP_TEMPLATE.format(spec=install_spec(repo), package=PACKAGE)
+    return SETUP_TEMPLATE.format(spec=install_spec(repo), package=PACKAGE,
+                                 nodeps=", ".join(repr(r) for r in NO_DEPS))

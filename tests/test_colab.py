@@ -130,10 +130,12 @@ def test_setup_cell_installs_once_on_colab(recorded_runs, monkeypatch, capsys):
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
     _run_setup_cell()  # a fresh Colab runtime: the course is not installed yet
     assert recorded_runs == [(([sys.executable, "-m", "pip", "install", "-q", colab.install_spec()],),
+                              {"check": True}),
+                             (([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *colab.NO_DEPS],),
                               {"check": True})]
     monkeypatch.setattr(importlib.metadata, "version", real_version)
     _run_setup_cell()  # run again (installed now): nothing more is installed
-    assert len(recorded_runs) == 1
+    assert len(recorded_runs) == 2
     assert "profile:" in capsys.readouterr().out
 
 

@@ -100,3 +100,19 @@ def test_the_lock_pins_every_requirement_within_its_range():
         assert pins[pkg] in SpecifierSet(spec), f"{pkg}=={pins[pkg]} is outside {spec}"
     makefile = (ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile and "constraints.txt" in (ROOT / "README.md").read_text()
+
+
+def test_no_deps_packages_agree_in_make_colab_and_binder():
+    """requirements-nodeps.txt (installed with --no-deps) is what make env, the Colab setup cell and Binder's
+    postBuild install, and it pins exact versions (their dependencies are not resolved)."""
+    from helpers import colab
+
+    listed = [ln.split("#")[0].strip() for ln in (ROOT / "requirements-nodeps.txt").read_text().splitlines()]
+    listed = [ln for ln in listed if ln]
+    assert listed and all(re.fullmatch(r"[\w\-]+==[\w.]+", ln) for ln in listed), listed
+    assert tuple(listed) == colab.NO_DEPS
+    assert all(repr(r) in colab.setup_cell_source() for r in listed)
+    assert "pip install --quiet --no-deps -r requirements-nodeps.txt" in (ROOT / "Makefile").read_text()
+    assert "pip install --no-deps -r requirements-nodeps.txt" in (ROOT / "postBuild").read_text()
+    pip = {**_pip_requirements("requirements.txt"), **_pip_requirements("requirements-dev.txt")}
+    assert not set(_split(r)[0] for r in listed) & set(pip)  # installed one way only
